@@ -1,0 +1,88 @@
+// Micro-benchmark: the composed resilience pipeline (deadline → bulkhead →
+// breaker → retry → attempt timeout) around a no-op async call, against the
+// bare call, in the same process and run. Rounds alternate so drift and noise
+// hit both sides alike; the report gives medians and the overhead per call.
+//
+//   npm run bench:resilience            (builds first)
+//   node bench/pipeline.bench.mjs --calls 200000 --rounds 7 --json
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import { ResiliencePipeline } from '../dist/resilience/pipeline.js';
+import { RateLimiterPolicy } from '../dist/resilience/rate-limiter.js';
+import { wrap } from '../dist/resilience/policy.js';
+
+const { values } = parseArgs({
+  options: {
+    calls: { type: 'string', default: '100000' },
+    rounds: { type: 'string', default: '7' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const calls = Number(values.calls);
+const rounds = Number(values.rounds);
+
+const settings = {
+  breakerFailures: 5,
+  breakerFailureRatio: 0.5,
+  breakerMinCalls: 20,
+  breakerWindowMs: 10_000,
+  breakerSlowCallMs: 0,
+  breakerCooldownMs: 30_000,
+  breakerHalfOpenProbes: 1,
+  retryMaxAttempts: 3,
+  retryBaseDelayMs: 100,
+  retryMaxDelayMs: 2000,
+  retryBudgetRatio: 0.2,
+  timeoutMs: 2000,
+  deadlineMs: 10_000,
+  bulkheadMaxConcurrent: 100,
+  bulkheadMaxQueue: 100,
+  bulkheadQueueTimeoutMs: 1000,
+};
+const pipeline = new ResiliencePipeline('bench', settings);
+const limited = wrap(new RateLimiterPolicy({ name: 'bench-limit', ratePerSec: 1e12, capacity: 1e12 }), pipeline);
+const noop = async () => 1;
+
+async function time(run) {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < calls; i++) await run();
+  return Number(process.hrtime.bigint() - start) / calls;
+}
+
+const scenarios = {
+  bare: () => noop(),
+  pipeline: () => pipeline.execute(noop),
+  'rate limit + pipeline': () => limited.execute(noop),
+};
+// Warm up the JIT on every path before measuring.
+for (const run of Object.values(scenarios)) for (let i = 0; i < 20_000; i++) await run();
+
+const samples = Object.fromEntries(Object.keys(scenarios).map((k) => [k, []]));
+for (let r = 0; r < rounds; r++) {
+  for (const [name, run] of Object.entries(scenarios)) samples[name].push(await time(run));
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const bare = median(samples.bare);
+const rows = Object.entries(samples).map(([name, xs]) => ({
+  scenario: name,
+  nsPerCall: Math.round(median(xs)),
+  overheadNs: Math.round(median(xs) - bare),
+  ratioToBare: Number((median(xs) / bare).toFixed(2)),
+}));
+const meta = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length,
+  calls,
+  rounds,
+  command: `node bench/pipeline.bench.mjs --calls ${calls} --rounds ${rounds}`,
+};
+if (values.json) {
+  console.log(JSON.stringify({ meta, rows }, null, 2));
+} else {
+  console.log(`${meta.date}  ${meta.node}  ${meta.cpu} x${meta.cores}  calls=${calls} rounds=${rounds}`);
+  console.log('| scenario | ns per call (median) | overhead vs bare (ns) | ratio to bare |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const r of rows) console.log(`| ${r.scenario} | ${r.nsPerCall} | ${r.overheadNs} | ${r.ratioToBare} |`);
+}

@@ -1,0 +1,122 @@
+import 'reflect-metadata';
+import helmet from '@fastify/helmet';
+import type { Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
+import type { DestinationStream, Logger } from 'pino';
+import { AppModule } from './app.module.js';
+import { ChatWsAdapter } from './chat/chat-ws.adapter.js';
+import { registerRawJsonRoute } from './compute/raw-body.route.js';
+import { REQUEST_ID_HEADER, requestIdFor } from './common/http/request-id.js';
+import { requestContext, type RequestContext } from './common/http/request-context.js';
+import { createLogger } from './common/logging/logger.factory.js';
+import { PinoNestLogger } from './common/logging/pino-nest.logger.js';
+import type { AppConfig } from './config/app-config.js';
+import { setupOpenApi } from './docs/openapi.js';
+import { registerLoadShedding } from './resilience/nest/load-shedding.js';
+import { registerHttpMetrics } from './metrics/http.metrics.js';
+import { MetricsRegistry } from './metrics/metrics.registry.js';
+
+export interface CreateAppOptions {
+  /** Where log lines go (defaults to stdout); tests pass a stream to read them. */
+  readonly logDestination?: DestinationStream;
+  /** Extra Nest modules to mount (tests only). */
+  readonly extraImports?: readonly Type[];
+}
+
+const contextOf = new WeakMap<FastifyRequest, RequestContext>();
+
+/**
+ * Builds the whole application on Fastify, initialised but not listening.
+ * main.ts and the end-to-end tests both start from here, so tests drive the
+ * app exactly as shipped.
+ */
+export async function createApp(
+  config: AppConfig,
+  options: CreateAppOptions = {},
+): Promise<{ app: NestFastifyApplication; logger: Logger; metrics: MetricsRegistry }> {
+  const logger = createLogger(config.log.level, options.logDestination);
+  const metrics = MetricsRegistry.create();
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    // One logger for everything: the mixin adds reqId, so no per-request child is needed.
+    childLoggerFactory: (parent: FastifyBaseLogger) => parent,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestIdFor,
+    bodyLimit: config.http.bodyLimitBytes,
+    trustProxy: config.http.trustProxy === false ? false : config.http.trustProxy,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const fastify = adapter.getInstance();
+
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    const context: RequestContext = { requestId: request.id };
+    contextOf.set(request, context);
+    requestContext.run(context, done);
+  });
+  // Body parsing resumes on the socket's async context; re-enter the request's.
+  fastify.addHook('preHandler', (request, _reply, done) => {
+    const context = contextOf.get(request);
+    if (context === undefined) {
+      done();
+      return;
+    }
+    requestContext.run(context, done);
+  });
+  if (config.log.access) {
+    fastify.addHook('onResponse', (request, reply, done) => {
+      logger.info(
+        {
+          reqId: request.id,
+          method: request.method,
+          url: request.url,
+          route: request.routeOptions.url,
+          statusCode: reply.statusCode,
+          durationMs: Math.round(reply.elapsedTime * 100) / 100,
+        },
+        'request completed',
+      );
+      done();
+    });
+  }
+  registerHttpMetrics(fastify, metrics);
+  registerRawJsonRoute(fastify, config.workerPool.processDataBodyLimitBytes);
+
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot({ config, logger, metrics, extraImports: options.extraImports ?? [] }),
+    adapter,
+    {
+      logger: new PinoNestLogger(logger),
+      abortOnError: false,
+    },
+  );
+
+  // Raw WebSockets (the chat at /ws) on the same server and port as HTTP.
+  app.useWebSocketAdapter(new ChatWsAdapter(app));
+  await registerLoadShedding(app, config);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+      },
+    },
+  });
+  if (config.http.corsOrigins !== null) {
+    app.enableCors({
+      origin: config.http.corsOrigins === '*' ? true : [...config.http.corsOrigins],
+      exposedHeaders: [REQUEST_ID_HEADER, 'retry-after'],
+    });
+  }
+  if (config.http.docsEnabled) {
+    setupOpenApi(app);
+  }
+  await app.init();
+  return { app, logger, metrics };
+}

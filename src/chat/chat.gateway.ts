@@ -1,0 +1,24 @@
+import { type OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
+import type { WebSocket } from 'ws';
+import { MAX_FRAME_BYTES } from './chat.protocol.js';
+import { ChatService } from './chat.service.js';
+
+/**
+ * The chat's WebSocket endpoint, `/ws` on the app's own port. Frames are flat
+ * JSON objects with a `type` (not Nest's `{event, data}`), so the gateway hands
+ * each socket to {@link ChatService}, which reads its frames itself.
+ */
+@WebSocketGateway({
+  path: '/ws',
+  // ws closes a connection sending a larger frame with 1009 (message too big).
+  maxPayload: MAX_FRAME_BYTES,
+  // Compression would let a small frame inflate past the limit's intent and costs CPU per client.
+  perMessageDeflate: false,
+})
+export class ChatGateway implements OnGatewayConnection<WebSocket> {
+  constructor(private readonly chat: ChatService) {}
+
+  handleConnection(client: WebSocket): void {
+    this.chat.accept(client);
+  }
+}

@@ -1,0 +1,44 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge } from 'prom-client';
+import { MetricsRegistry } from '../metrics/metrics.registry.js';
+
+@Injectable()
+export class ChatMetrics {
+  readonly connections: Gauge;
+  readonly rooms: Gauge;
+  readonly framesIn: Counter;
+  readonly framesOut: Counter;
+  readonly messagesStored: Counter;
+  readonly errors: Counter<'code'>;
+  readonly slowClientsDropped: Counter;
+  readonly heartbeatTimeouts: Counter;
+
+  constructor(registry: MetricsRegistry) {
+    const registers = [registry];
+    this.connections = new Gauge({ name: 'chat_connections', help: 'Open chat WebSocket connections', registers });
+    this.rooms = new Gauge({ name: 'chat_rooms', help: 'Chat rooms with a member on this instance', registers });
+    this.framesIn = new Counter({ name: 'chat_frames_in_total', help: 'Frames received from chat clients', registers });
+    this.framesOut = new Counter({ name: 'chat_frames_out_total', help: 'Frames sent to chat clients', registers });
+    this.messagesStored = new Counter({
+      name: 'chat_messages_total',
+      help: 'Chat messages stored (acknowledged resends not counted)',
+      registers,
+    });
+    this.errors = new Counter({
+      name: 'chat_errors_total',
+      help: 'Error frames sent to chat clients, by code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.slowClientsDropped = new Counter({
+      name: 'chat_slow_clients_dropped_total',
+      help: 'Chat connections closed with 1013 because their unsent buffer passed CHAT_MAX_BUFFERED_BYTES',
+      registers,
+    });
+    this.heartbeatTimeouts = new Counter({
+      name: 'chat_heartbeat_timeouts_total',
+      help: 'Chat connections terminated for missing a pong',
+      registers,
+    });
+  }
+}

@@ -1,0 +1,2 @@
+/** DI token of the root pino logger. */
+export const PINO_LOGGER = Symbol('PINO_LOGGER');

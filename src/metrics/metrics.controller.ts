@@ -1,0 +1,18 @@
+import { Controller, Get, Header } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { MetricsRegistry } from './metrics.registry.js';
+import { SkipRateLimit } from '../resilience/nest/rate-limit.decorator.js';
+
+@ApiExcludeController()
+@SkipRateLimit()
+@Controller('metrics')
+export class MetricsController {
+  constructor(private readonly registry: MetricsRegistry) {}
+
+  @Get()
+  @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
+  @Header('cache-control', 'no-store')
+  async scrape(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

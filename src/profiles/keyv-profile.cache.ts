@@ -1,0 +1,102 @@
+import KeyvRedis from '@keyv/redis';
+import { Logger } from '@nestjs/common';
+import { createCache, type Cache } from 'cache-manager';
+import { Keyv } from 'keyv';
+import { withTimeout } from '../common/async/with-timeout.js';
+import { BoundedMap } from './bounded-map.js';
+import { ProfileCache, type CachedProfile } from './profile.cache.js';
+
+const OP_TIMEOUT_MS = 150;
+const MEMORY_MAX_ENTRIES = 50_000;
+
+export interface CacheCounters {
+  error(op: 'get' | 'set' | 'delete' | 'store'): void;
+}
+
+/**
+ * cache-manager 7 on Keyv: an in-memory LRU by default, Redis through
+ * @keyv/redis when REDIS_URL is set, so instances share profiles. Every
+ * operation is bounded by a short timeout; a Redis outage means no shared
+ * cache, never an error.
+ */
+export class KeyvProfileCache extends ProfileCache {
+  private readonly logger = new Logger('ProfileCache');
+  private readonly cache: Cache;
+  private readonly keyv: Keyv;
+  private lastErrorLogAt = 0;
+
+  constructor(
+    redisUrl: string | undefined,
+    keyPrefix: string,
+    private readonly counters: CacheCounters,
+  ) {
+    super();
+    this.keyv =
+      redisUrl === undefined
+        ? new Keyv({ store: new BoundedMap<string, unknown>(MEMORY_MAX_ENTRIES), namespace: 'profile' })
+        : new Keyv({
+            store: new KeyvRedis(
+              {
+                url: redisUrl,
+                disableOfflineQueue: true,
+                socket: { connectTimeout: 1000, reconnectStrategy: (n: number) => Math.min(50 * 2 ** n, 2000) },
+              },
+              { throwOnConnectError: false, throwOnErrors: false, connectionTimeout: 500 },
+            ),
+            namespace: `${keyPrefix}profile`,
+            useKeyPrefix: true,
+          });
+    this.keyv.on('error', (error: unknown) => {
+      // Keyv reports store failures here and answers a miss instead of throwing.
+      this.counters.error('store');
+      this.warn(error);
+    });
+    this.cache = createCache({ stores: [this.keyv] });
+  }
+
+  async get(userId: number): Promise<CachedProfile | undefined> {
+    try {
+      return (
+        (await withTimeout(this.cache.get<CachedProfile>(String(userId)), OP_TIMEOUT_MS, 'cache get')) ?? undefined
+      );
+    } catch (error) {
+      this.counters.error('get');
+      this.warn(error);
+      return undefined;
+    }
+  }
+
+  async set(userId: number, entry: CachedProfile, ttlMs: number): Promise<void> {
+    try {
+      await withTimeout(this.cache.set(String(userId), entry, ttlMs), OP_TIMEOUT_MS, 'cache set');
+    } catch (error) {
+      this.counters.error('set');
+      this.warn(error);
+    }
+  }
+
+  async delete(userId: number): Promise<void> {
+    try {
+      await withTimeout(this.cache.del(String(userId)), OP_TIMEOUT_MS, 'cache delete');
+    } catch (error) {
+      this.counters.error('delete');
+      this.warn(error);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await withTimeout(this.cache.disconnect(), 1000, 'cache disconnect');
+    } catch {
+      // Closing a cache that never connected is not worth a shutdown error.
+    }
+  }
+
+  private warn(error: unknown): void {
+    const now = Date.now();
+    if (now - this.lastErrorLogAt > 10_000) {
+      this.lastErrorLogAt = now;
+      this.logger.warn({ err: error }, 'profile cache unavailable; serving without it');
+    }
+  }
+}

@@ -1,0 +1,20 @@
+import type { Profile } from './profile.js';
+
+/** A complete profile as stored: never a degraded one. */
+export interface CachedProfile {
+  readonly profile: Omit<Profile, 'degraded' | 'stale'>;
+  readonly etag: string;
+  /** Epoch ms when it was stored; fresh until storedAt + PROFILE_CACHE_TTL_MS. */
+  readonly storedAt: number;
+}
+
+/**
+ * Port of the profile cache (the abstract class is the DI token). It never
+ * throws: a cache that cannot answer is a miss, and a failed write is dropped.
+ */
+export abstract class ProfileCache {
+  abstract get(userId: number): Promise<CachedProfile | undefined>;
+  abstract set(userId: number, entry: CachedProfile, ttlMs: number): Promise<void>;
+  abstract delete(userId: number): Promise<void>;
+  abstract close(): Promise<void>;
+}

@@ -1,0 +1,62 @@
+import { HttpModule, HttpService } from '@nestjs/axios';
+import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { PolicyRegistry } from '../resilience/nest/policy.registry.js';
+import { UsersModule } from '../users/users.module.js';
+import { HttpCommentsUpstream } from './http-comments.upstream.js';
+import { HttpPostsUpstream } from './http-posts.upstream.js';
+import { HttpUpstreamClient } from './http-upstream.client.js';
+import { KeyvProfileCache } from './keyv-profile.cache.js';
+import { ProfileCache } from './profile.cache.js';
+import { ProfileMetrics } from './profile.metrics.js';
+import { ProfilesBatchService } from './profiles-batch.service.js';
+import { ProfilesController } from './profiles.controller.js';
+import { ProfilesService } from './profiles.service.js';
+import { CommentsUpstream, PostsUpstream } from './upstream.port.js';
+import { UpstreamUrls } from './upstream-urls.js';
+
+const client = (name: 'posts' | 'comments') => ({
+  inject: [HttpService, PolicyRegistry, UpstreamUrls, AppConfig],
+  useFactory: (http: HttpService, registry: PolicyRegistry, urls: UpstreamUrls, config: AppConfig) =>
+    new HttpUpstreamClient(http, registry.get(name), urls[name], config.upstreams.maxSockets),
+});
+
+@Module({
+  imports: [HttpModule.register({}), UsersModule],
+  controllers: [ProfilesController],
+  providers: [
+    ProfilesService,
+    ProfilesBatchService,
+    ProfileMetrics,
+    { provide: UpstreamUrls, inject: [AppConfig], useFactory: (config: AppConfig) => UpstreamUrls.resolve(config) },
+    { provide: 'POSTS_CLIENT', ...client('posts') },
+    { provide: 'COMMENTS_CLIENT', ...client('comments') },
+    {
+      provide: PostsUpstream,
+      inject: ['POSTS_CLIENT'],
+      useFactory: (c: HttpUpstreamClient) => new HttpPostsUpstream(c),
+    },
+    {
+      provide: CommentsUpstream,
+      inject: ['COMMENTS_CLIENT'],
+      useFactory: (c: HttpUpstreamClient) => new HttpCommentsUpstream(c),
+    },
+    {
+      provide: ProfileCache,
+      inject: [AppConfig, ProfileMetrics],
+      useFactory: (config: AppConfig, metrics: ProfileMetrics) =>
+        new KeyvProfileCache(config.redisUrl, config.redisKeyPrefix, { error: (op) => metrics.cacheError(op) }),
+    },
+  ],
+})
+export class ProfilesModule implements OnApplicationShutdown {
+  constructor(
+    @Inject('POSTS_CLIENT') private readonly postsClient: HttpUpstreamClient,
+    @Inject('COMMENTS_CLIENT') private readonly commentsClient: HttpUpstreamClient,
+  ) {}
+
+  onApplicationShutdown(): void {
+    this.postsClient.close();
+    this.commentsClient.close();
+  }
+}

@@ -1,0 +1,175 @@
+import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { fireAndForget } from '../common/async/fire-and-forget.js';
+import { AppException } from '../common/errors/app.exception.js';
+import { DomainEvents } from '../common/events/domain-events.js';
+import { currentRequestId } from '../common/http/request-context.js';
+import { AppConfig } from '../config/app-config.js';
+import { CancelledError, TimeoutError } from '../resilience/resilience.errors.js';
+import { UserDto } from '../users/dto/user.dto.js';
+import { UsersService } from '../users/users.service.js';
+import { ProfileCache } from './profile.cache.js';
+import { ProfileMetrics } from './profile.metrics.js';
+import type { CacheStatus, Comment, Post, Profile, UpstreamName } from './profile.js';
+import { CommentsUpstream, PostsUpstream, type UpstreamCall } from './upstream.port.js';
+
+export interface ProfileResult {
+  readonly profile: Profile;
+  readonly cache: CacheStatus;
+  readonly etag: string;
+}
+
+const DEADLINE = Symbol('deadline');
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown } | typeof DEADLINE;
+
+const etagOf = (body: unknown): string => `"${createHash('sha1').update(JSON.stringify(body)).digest('base64url')}"`;
+
+/**
+ * Aggregates a user (this service's database) with their posts and comments
+ * (two HTTP upstreams), all three started together and bounded by one
+ * deadline; a failed or late upstream degrades its part instead of failing
+ * the profile. Complete profiles are cached; concurrent misses share one round.
+ */
+@Injectable()
+export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(ProfilesService.name);
+  private readonly inFlight = new Map<number, Promise<Profile>>();
+  private unsubscribe: (() => void)[] = [];
+
+  constructor(
+    private readonly users: UsersService,
+    private readonly posts: PostsUpstream,
+    private readonly comments: CommentsUpstream,
+    private readonly cache: ProfileCache,
+    private readonly config: AppConfig,
+    private readonly metrics: ProfileMetrics,
+    private readonly events: DomainEvents,
+  ) {}
+
+  onModuleInit(): void {
+    const evict = ({ userId }: { userId: number }) => {
+      fireAndForget(this.cache.delete(userId), this.logger, 'evict profile');
+    };
+    this.unsubscribe = [this.events.subscribe('user.updated', evict), this.events.subscribe('user.deleted', evict)];
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const off of this.unsubscribe) off();
+    await this.cache.close();
+  }
+
+  async get(userId: number, signal?: AbortSignal): Promise<ProfileResult> {
+    const { cacheTtlMs, staleTtlMs } = this.config.profiles;
+    const cacheOn = cacheTtlMs > 0;
+    const cached = cacheOn ? await this.cache.get(userId) : undefined;
+    if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs) {
+      this.metrics.cache('HIT');
+      const profile: Profile = { ...cached.profile, degraded: [] };
+      return { profile, cache: 'HIT', etag: cached.etag };
+    }
+
+    const fresh = await this.untilAborted(this.shared(userId), signal);
+    if (fresh.degraded.length === 0) {
+      const etag = etagOf(fresh);
+      if (cacheOn) {
+        const { user, posts, comments } = fresh;
+        await this.cache.set(
+          userId,
+          { profile: { user, posts, comments }, etag, storedAt: Date.now() },
+          cacheTtlMs + staleTtlMs,
+        );
+      }
+      this.metrics.cache('MISS');
+      return { profile: fresh, cache: 'MISS', etag };
+    }
+    // An upstream failed: a recent complete profile beats a degraded one.
+    if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs + staleTtlMs) {
+      this.metrics.cache('STALE');
+      const profile: Profile = { ...cached.profile, degraded: [], stale: true };
+      return { profile, cache: 'STALE', etag: etagOf(profile) };
+    }
+    this.metrics.cache('MISS');
+    return { profile: fresh, cache: 'MISS', etag: etagOf(fresh) };
+  }
+
+  /** Single flight: concurrent requests for one user share one round of upstream calls. */
+  private shared(userId: number): Promise<Profile> {
+    const existing = this.inFlight.get(userId);
+    if (existing !== undefined) {
+      this.metrics.joined();
+      return existing;
+    }
+    const round = this.assemble(userId).finally(() => {
+      this.inFlight.delete(userId);
+    });
+    this.inFlight.set(userId, round);
+    return round;
+  }
+
+  private async assemble(userId: number): Promise<Profile> {
+    const { deadlineMs } = this.config.profiles;
+    // The shared round has its own signal: one impatient caller must not cancel it for the others.
+    const controller = new AbortController();
+    const deadlineAt = Date.now() + deadlineMs;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<typeof DEADLINE>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort(new TimeoutError('profile', deadlineMs, 'deadline'));
+        resolve(DEADLINE);
+      }, deadlineMs);
+    });
+    const call: UpstreamCall = { signal: controller.signal, deadlineAt, requestId: currentRequestId() };
+    const settle = <T>(work: Promise<T>): Promise<Settled<T>> =>
+      Promise.race([
+        work.then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+        deadline,
+      ]);
+
+    try {
+      const user = this.users.get(userId);
+      // No user, no profile: stop the upstream calls at once.
+      void user.catch(() => {
+        controller.abort(new CancelledError('profile', 'user lookup failed'));
+      });
+      const [u, p, c] = await Promise.all([
+        settle(user),
+        settle(this.posts.postsOf(userId, call)),
+        settle(this.comments.commentsOf(userId, call)),
+      ]);
+      if (u === DEADLINE)
+        throw new AppException('gateway_timeout', 'The user record did not arrive before the deadline');
+      if (!u.ok) throw u.error;
+      const degraded: UpstreamName[] = [];
+      const part = <T>(name: UpstreamName, settled: Settled<T[]>): T[] => {
+        if (settled !== DEADLINE && settled.ok) return settled.value;
+        degraded.push(name);
+        this.metrics.degradedPart(name);
+        return [];
+      };
+      const posts = part<Post>('posts', p);
+      const comments = part<Comment>('comments', c);
+      return { user: UserDto.from(u.value), posts, comments, degraded };
+    } finally {
+      clearTimeout(timer);
+      if (!controller.signal.aborted) controller.abort(new CancelledError('profile', 'profile assembled'));
+    }
+  }
+
+  /** Lets a caller stop waiting (client gone) without cancelling the shared work. */
+  private untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (signal === undefined) return work;
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => {
+        reject(signal.reason as Error);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      void work.then(resolve, reject).finally(() => {
+        signal.removeEventListener('abort', onAbort);
+      });
+    });
+  }
+}

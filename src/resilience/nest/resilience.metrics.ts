@@ -1,0 +1,126 @@
+import { Injectable } from '@nestjs/common';
+import { Counter, Gauge } from 'prom-client';
+import { MetricsRegistry } from '../../metrics/metrics.registry.js';
+import type { ResiliencePipeline } from '../pipeline.js';
+
+const STATE_VALUE = { closed: 0, 'half-open': 1, open: 2 } as const;
+
+/** Turns policy events into Prometheus series; gauges read snapshots at scrape time. */
+@Injectable()
+export class ResilienceMetrics {
+  private readonly pipelines: ResiliencePipeline[] = [];
+  private readonly transitions: Counter<'policy' | 'from' | 'to'>;
+  private readonly rejections: Counter<'policy' | 'kind'>;
+  private readonly retries: Counter<'policy'>;
+  private readonly giveUps: Counter<'policy' | 'reason'>;
+  private readonly timeouts: Counter<'policy' | 'scope'>;
+  readonly rateLimited: Counter<'policy' | 'source'>;
+  readonly limiterFallbacks: Counter;
+
+  constructor(registry: MetricsRegistry) {
+    const pipelines = this.pipelines;
+    new Gauge({
+      name: 'resilience_breaker_state',
+      help: 'Circuit breaker state per policy: 0 closed, 1 half-open, 2 open',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      collect() {
+        for (const p of pipelines) this.set({ policy: p.name }, STATE_VALUE[p.breaker.state]);
+      },
+    });
+    new Gauge({
+      name: 'resilience_breaker_failure_ratio',
+      help: 'Failure share over the breaker window',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      collect() {
+        for (const p of pipelines) this.set({ policy: p.name }, p.breaker.snapshot().failureRatio);
+      },
+    });
+    new Gauge({
+      name: 'resilience_bulkhead_active',
+      help: 'Calls running inside the bulkhead',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      collect() {
+        for (const p of pipelines) this.set({ policy: p.name }, p.bulkhead.snapshot().active);
+      },
+    });
+    new Gauge({
+      name: 'resilience_bulkhead_queued',
+      help: 'Calls waiting for a bulkhead slot',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      collect() {
+        for (const p of pipelines) this.set({ policy: p.name }, p.bulkhead.snapshot().queued);
+      },
+    });
+    new Gauge({
+      name: 'resilience_retry_budget_used_ratio',
+      help: 'Retries as a share of calls over the retry-budget window',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      collect() {
+        for (const p of pipelines) {
+          const s = p.budget.snapshot();
+          this.set({ policy: p.name }, s.calls === 0 ? 0 : s.retries / s.calls);
+        }
+      },
+    });
+    this.transitions = new Counter({
+      name: 'resilience_breaker_transitions_total',
+      help: 'Circuit breaker state changes',
+      labelNames: ['policy', 'from', 'to'] as const,
+      registers: [registry],
+    });
+    this.rejections = new Counter({
+      name: 'resilience_rejections_total',
+      help: 'Calls refused without running: open breaker, full bulkhead, bulkhead queue timeout',
+      labelNames: ['policy', 'kind'] as const,
+      registers: [registry],
+    });
+    this.retries = new Counter({
+      name: 'resilience_retries_total',
+      help: 'Retries started',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+    });
+    this.giveUps = new Counter({
+      name: 'resilience_retry_giveups_total',
+      help: 'Failures passed on without (further) retry, by reason',
+      labelNames: ['policy', 'reason'] as const,
+      registers: [registry],
+    });
+    this.timeouts = new Counter({
+      name: 'resilience_timeouts_total',
+      help: 'Attempt timeouts and deadline expiries',
+      labelNames: ['policy', 'scope'] as const,
+      registers: [registry],
+    });
+    this.rateLimited = new Counter({
+      name: 'rate_limit_rejections_total',
+      help: 'Requests refused by a token bucket',
+      labelNames: ['policy', 'source'] as const,
+      registers: [registry],
+    });
+    this.limiterFallbacks = new Counter({
+      name: 'rate_limit_redis_fallbacks_total',
+      help: 'Limiter decisions made on the local bucket because Redis did not answer',
+      registers: [registry],
+    });
+  }
+
+  observe(pipeline: ResiliencePipeline): void {
+    const policy = pipeline.name;
+    this.pipelines.push(pipeline);
+    pipeline.breaker.onStateChange(({ from, to }) => this.transitions.inc({ policy, from, to }));
+    pipeline.breaker.onReject(() => this.rejections.inc({ policy, kind: 'breaker_open' }));
+    pipeline.bulkhead.onReject(({ reason }) =>
+      this.rejections.inc({ policy, kind: reason === 'full' ? 'bulkhead_full' : 'bulkhead_queue_timeout' }),
+    );
+    pipeline.retry.onRetry(() => this.retries.inc({ policy }));
+    pipeline.retry.onGiveUp(({ reason }) => this.giveUps.inc({ policy, reason }));
+    pipeline.attemptTimeout.onTimeout(() => this.timeouts.inc({ policy, scope: 'attempt' }));
+    pipeline.deadline.onTimeout(() => this.timeouts.inc({ policy, scope: 'deadline' }));
+  }
+}

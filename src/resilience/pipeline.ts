@@ -1,0 +1,143 @@
+import { exponentialBackoff } from './backoff.js';
+import { BulkheadPolicy, type BulkheadSnapshot } from './bulkhead.policy.js';
+import { CircuitBreakerPolicy, type CircuitBreakerSnapshot } from './circuit-breaker.policy.js';
+import { NEVER_ABORTED, wrap, type Policy, type PolicyContext } from './policy.js';
+import { isBulkheadRejectedError, isCancelledError, isRateLimitedError } from './resilience.errors.js';
+import { RetryBudget, type RetryBudgetSnapshot } from './retry-budget.js';
+import { RetryPolicy } from './retry.policy.js';
+import { TimeoutPolicy } from './timeout.policy.js';
+
+/** Settings of one dependency's pipeline; every field has a config name (see README). */
+export interface PipelineSettings {
+  readonly breakerFailures: number;
+  readonly breakerFailureRatio: number;
+  readonly breakerMinCalls: number;
+  readonly breakerWindowMs: number;
+  readonly breakerSlowCallMs: number;
+  readonly breakerCooldownMs: number;
+  readonly breakerHalfOpenProbes: number;
+  readonly retryMaxAttempts: number;
+  readonly retryBaseDelayMs: number;
+  readonly retryMaxDelayMs: number;
+  readonly retryBudgetRatio: number;
+  readonly timeoutMs: number;
+  readonly deadlineMs: number;
+  readonly bulkheadMaxConcurrent: number;
+  readonly bulkheadMaxQueue: number;
+  readonly bulkheadQueueTimeoutMs: number;
+}
+
+export interface PipelineSnapshot {
+  readonly name: string;
+  readonly breaker: CircuitBreakerSnapshot;
+  readonly bulkhead: BulkheadSnapshot;
+  readonly retryBudget: RetryBudgetSnapshot;
+  readonly timeoutMs: number;
+  readonly deadlineMs: number;
+  readonly maxAttempts: number;
+}
+
+const statusOf = (error: unknown): number | undefined => {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { status?: unknown; statusCode?: unknown; response?: { status?: unknown } };
+  const status = e.status ?? e.statusCode ?? e.response?.status;
+  return typeof status === 'number' ? status : undefined;
+};
+
+/**
+ * What the breaker counts as the dependency failing: not the caller's own
+ * cancellation, not our own load-shedding, and not a client error the
+ * dependency answered correctly (4xx other than 408 and 429).
+ */
+export function countsAgainstDependency(error: unknown): boolean {
+  if (isCancelledError(error) || isBulkheadRejectedError(error) || isRateLimitedError(error)) return false;
+  const status = statusOf(error);
+  return !(status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429);
+}
+
+/**
+ * One dependency's composed policies, in the documented order:
+ * overall deadline → bulkhead → circuit breaker → retry (with budget) → timeout per attempt.
+ *
+ * @example
+ * const posts = registry.get('posts');
+ * const body = await posts.execute(({ signal }) => http.get(url, { signal }), request.signal);
+ * @publicApi
+ */
+export class ResiliencePipeline implements Policy {
+  readonly breaker: CircuitBreakerPolicy;
+  readonly bulkhead: BulkheadPolicy;
+  readonly retry: RetryPolicy;
+  readonly budget: RetryBudget;
+  readonly attemptTimeout: TimeoutPolicy;
+  readonly deadline: TimeoutPolicy;
+  private readonly idempotent: Policy;
+  private readonly nonIdempotent: Policy;
+
+  constructor(
+    readonly name: string,
+    readonly settings: PipelineSettings,
+  ) {
+    this.deadline = new TimeoutPolicy({ name, timeoutMs: settings.deadlineMs, scope: 'deadline' });
+    this.bulkhead = new BulkheadPolicy({
+      name,
+      maxConcurrent: settings.bulkheadMaxConcurrent,
+      maxQueue: settings.bulkheadMaxQueue,
+      queueTimeoutMs: settings.bulkheadQueueTimeoutMs,
+    });
+    this.breaker = new CircuitBreakerPolicy({
+      name,
+      consecutiveFailures: settings.breakerFailures,
+      failureRatio: settings.breakerFailureRatio,
+      minimumCalls: settings.breakerMinCalls,
+      windowMs: settings.breakerWindowMs,
+      ...(settings.breakerSlowCallMs > 0 ? { slowCallMs: settings.breakerSlowCallMs } : {}),
+      cooldownMs: settings.breakerCooldownMs,
+      halfOpenProbes: settings.breakerHalfOpenProbes,
+      isFailure: countsAgainstDependency,
+    });
+    // A floor of one retry per second lets a quiet dependency still retry; the ratio caps busy ones.
+    this.budget = new RetryBudget({ ratio: settings.retryBudgetRatio, minRetriesPerSecond: 1 });
+    this.retry = new RetryPolicy({
+      name,
+      maxAttempts: settings.retryMaxAttempts,
+      backoff: exponentialBackoff({
+        baseDelayMs: settings.retryBaseDelayMs,
+        maxDelayMs: settings.retryMaxDelayMs,
+        jitter: 'full',
+      }),
+      budget: this.budget,
+    });
+    this.attemptTimeout = new TimeoutPolicy({ name, timeoutMs: settings.timeoutMs, scope: 'attempt' });
+    this.idempotent = wrap(this.deadline, this.bulkhead, this.breaker, this.retry, this.attemptTimeout);
+    this.nonIdempotent = wrap(
+      this.deadline,
+      this.bulkhead,
+      this.breaker,
+      this.retry.withIdempotency(false),
+      this.attemptTimeout,
+    );
+  }
+
+  /** Runs an idempotent call (it may be retried). */
+  execute<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
+    return this.idempotent.execute(fn, signal);
+  }
+
+  /** Runs a call that must not be repeated (POST without an idempotency key): never retried. */
+  executeOnce<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
+    return this.nonIdempotent.execute(fn, signal);
+  }
+
+  snapshot(): PipelineSnapshot {
+    return {
+      name: this.name,
+      breaker: this.breaker.snapshot(),
+      bulkhead: this.bulkhead.snapshot(),
+      retryBudget: this.budget.snapshot(),
+      timeoutMs: this.settings.timeoutMs,
+      deadlineMs: this.settings.deadlineMs,
+      maxAttempts: this.settings.retryMaxAttempts,
+    };
+  }
+}

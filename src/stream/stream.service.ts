@@ -1,0 +1,103 @@
+import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppConfig } from '../config/app-config.js';
+import { EventHub, type HubEvent } from './event-hub.js';
+import { isEventId } from './event-id.js';
+import { SseConnection } from './sse-connection.js';
+import { StreamMetrics } from './stream.metrics.js';
+
+const RETRY_HINT_MS = 3000;
+
+/** Serves the finite demo stream and the live /events stream over SSE. */
+@Injectable()
+export class StreamService implements BeforeApplicationShutdown {
+  private readonly open = new Set<SseConnection>();
+
+  constructor(
+    private readonly hub: EventHub,
+    private readonly config: AppConfig,
+    private readonly metrics: StreamMetrics,
+  ) {}
+
+  /** `count` items `{item, value}` every `intervalMs`, then the stream ends. */
+  async finite(reply: FastifyReply, count: number, intervalMs: number): Promise<void> {
+    const connection = this.connect(reply);
+    const stop = new AbortController();
+    connection.onClose(() => {
+      stop.abort();
+    });
+    try {
+      for (let i = 0; i < count && connection.isOpen; i++) {
+        if (i > 0 && intervalMs > 0) await sleep(intervalMs, undefined, { signal: stop.signal });
+        if (!connection.send({ id: String(i), data: JSON.stringify({ item: i, value: `data_${String(i)}` }) })) break;
+        this.metrics.eventsSent.inc();
+        // With no interval, pace by the socket instead of buffering the whole stream.
+        await connection.drained();
+      }
+    } catch (error) {
+      if (!stop.signal.aborted) throw error;
+    } finally {
+      connection.end();
+    }
+  }
+
+  /** The live domain-event stream, resuming after `lastEventId` from the replay buffer. */
+  async events(
+    reply: FastifyReply,
+    types: ReadonlySet<string> | undefined,
+    lastEventId: string | undefined,
+  ): Promise<void> {
+    const connection = this.connect(reply);
+    connection.retry(RETRY_HINT_MS);
+    const deliver = (event: HubEvent) => {
+      if (types !== undefined && !types.has(event.type)) return;
+      const data = JSON.stringify({ ...(event.data as object), ts: event.ts });
+      if (connection.send({ ...(event.id === undefined ? {} : { id: event.id }), event: event.type, data })) {
+        this.metrics.eventsSent.inc();
+      }
+    };
+    // An id that is not one of ours cannot be resumed from: the client gets a reset.
+    const valid = lastEventId === undefined || isEventId(lastEventId);
+    const { replay, unsubscribe } = await this.hub.resume(valid ? lastEventId : undefined, deliver);
+    connection.onClose(unsubscribe);
+    if (!valid || replay.kind === 'reset') {
+      connection.send({
+        event: 'reset',
+        data: JSON.stringify({
+          reason: 'Last-Event-ID cannot be resumed from (older than the replay buffer, or unknown)',
+          oldestId: replay.kind === 'reset' ? replay.oldestId : undefined,
+        }),
+      });
+    }
+    if (replay.kind === 'events') {
+      for (const event of replay.events) deliver(event);
+      this.metrics.replayed.inc(replay.events.length);
+    }
+    connection.startHeartbeat(this.config.sse.heartbeatMs);
+  }
+
+  /** Ends every open stream so shutdown is not held up by clients that never hang up. */
+  beforeApplicationShutdown(): void {
+    for (const connection of this.open) connection.end();
+  }
+
+  private connect(reply: FastifyReply): SseConnection {
+    // Nest and Fastify step aside: the stream writes to the raw response from here on.
+    reply.hijack();
+    const headers = Object.fromEntries(
+      Object.entries(reply.getHeaders()).flatMap(([k, v]) =>
+        v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : String(v)]],
+      ),
+    );
+    const connection = new SseConnection(reply.raw, this.config.sse.maxBufferBytes, () => this.metrics.dropped.inc());
+    connection.open(headers);
+    this.open.add(connection);
+    this.metrics.subscribers.inc();
+    connection.onClose(() => {
+      this.open.delete(connection);
+      this.metrics.subscribers.dec();
+    });
+    return connection;
+  }
+}

@@ -1,0 +1,108 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, MoreThan, type Repository } from 'typeorm';
+import { AppException } from '../common/errors/app.exception.js';
+import { uniqueViolation } from '../database/database.errors.js';
+import { translateUnavailable } from '../database/translate-db-error.js';
+import type { NewUser, User, UserPatch } from './user.js';
+import { UserEntity } from './user.entity.js';
+import { UsersRepository } from './users.repository.js';
+
+const toUser = (e: UserEntity): User => ({
+  id: e.id,
+  name: e.name,
+  email: e.email,
+  createdAt: e.createdAt,
+  updatedAt: e.updatedAt,
+});
+
+@Injectable()
+export class TypeOrmUsersRepository extends UsersRepository {
+  private readonly repo: Repository<UserEntity>;
+
+  constructor(dataSource: DataSource) {
+    super();
+    this.repo = dataSource.getRepository(UserEntity);
+  }
+
+  async create(user: NewUser): Promise<User> {
+    return this.run(async () => {
+      const rows = await this.repo
+        .createQueryBuilder()
+        .insert()
+        .values({ name: user.name, email: user.email })
+        .returning('*')
+        .execute();
+      const [row] = this.fromRaw(rows.raw as RawUser[]);
+      if (row === undefined) throw new Error('INSERT returned no row');
+      return toUser(row);
+    });
+  }
+
+  async findById(id: number): Promise<User | undefined> {
+    return this.run(async () => {
+      const row = await this.repo.findOneBy({ id });
+      return row === null ? undefined : toUser(row);
+    });
+  }
+
+  async listAfter(afterId: number, limit: number): Promise<User[]> {
+    return this.run(async () => {
+      const rows = await this.repo.find({ where: { id: MoreThan(afterId) }, order: { id: 'ASC' }, take: limit });
+      return rows.map(toUser);
+    });
+  }
+
+  async update(id: number, patch: UserPatch): Promise<User | undefined> {
+    return this.run(async () => {
+      const result = await this.repo
+        .createQueryBuilder()
+        .update()
+        .set({ ...patch, updatedAt: () => 'now()' })
+        .where('id = :id', { id })
+        .returning('*')
+        .execute();
+      const [row] = this.fromRaw(result.raw as RawUser[]);
+      return row === undefined ? undefined : toUser(row);
+    });
+  }
+
+  async delete(id: number): Promise<boolean> {
+    return this.run(async () => {
+      const result = await this.repo.delete({ id });
+      return (result.affected ?? 0) > 0;
+    });
+  }
+
+  private fromRaw(rows: RawUser[]): UserEntity[] {
+    return rows.map((r) =>
+      this.repo.create({
+        id: r.id,
+        name: r.name,
+        email: r.email,
+        createdAt: new Date(r.created_at),
+        updatedAt: new Date(r.updated_at),
+      }),
+    );
+  }
+
+  private async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (uniqueViolation(error) !== undefined) {
+        throw new AppException('email_taken', 'A user with this email address already exists', {
+          errors: [{ field: 'email', message: 'email is already in use' }],
+        });
+      }
+      throw translateUnavailable(error);
+    }
+  }
+}
+
+interface RawUser {
+  id: number;
+  name: string;
+  email: string;
+  created_at: string | Date;
+  updated_at: string | Date;
+}
