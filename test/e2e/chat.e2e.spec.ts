@@ -3,105 +3,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import WebSocket from 'ws';
 import { ChatBus } from '../../src/chat/chat.bus.js';
 import { processEnv } from '../../src/config/load-config.js';
 import { Database } from '../../src/database/database.js';
+import WebSocket from 'ws';
+import { ChatClient, type Frame } from '../support/chat-client.js';
 import { createTestDatabase } from '../support/test-database.js';
 import { externalDatabaseUrl, startTestApp, type TestApp } from '../support/test-app.js';
-
-type Frame = Record<string, unknown> & { type: string };
-interface Message {
-  id: number;
-  room: string;
-  author: string;
-  text: string;
-  ts: string;
-}
-
-/** A real `ws` client that records every frame and lets a test wait for the next one matching. */
-class ChatClient {
-  /** Every frame received, in order (never consumed). */
-  readonly log: Frame[] = [];
-  private readonly unread: Frame[] = [];
-  private waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
-  readonly closed: Promise<{ code: number; reason: string }>;
-
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => {
-      const frame = JSON.parse(data.toString('utf8')) as Frame;
-      this.log.push(frame);
-      const waiter = this.waiters.find((w) => w.match(frame));
-      if (waiter === undefined) {
-        this.unread.push(frame);
-      } else {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        waiter.resolve(frame);
-      }
-    });
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        resolve({ code, reason: reason.toString() });
-      });
-    });
-  }
-
-  static async open(t: TestApp, options: WebSocket.ClientOptions = {}): Promise<ChatClient> {
-    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/ws`, options);
-    const client = new ChatClient(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => {
-        resolve();
-      });
-      ws.once('error', reject);
-    });
-    ws.on('error', () => {
-      // close codes are what the tests look at
-    });
-    return client;
-  }
-
-  send(frame: unknown): void {
-    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
-  }
-
-  /** The next unread frame matching, waiting up to `ms`. */
-  async next(match: (f: Frame) => boolean, ms = 5000): Promise<Frame> {
-    const index = this.unread.findIndex(match);
-    if (index >= 0) return this.unread.splice(index, 1)[0] as Frame;
-    return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(new Error(`no matching frame within ${String(ms)} ms; got ${JSON.stringify(this.log.slice(-10))}`));
-      }, ms);
-      this.waiters.push({
-        match,
-        resolve: (f) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-      });
-    });
-  }
-
-  async nextOf(type: string, extra: (f: Frame) => boolean = () => true, ms?: number): Promise<Frame> {
-    return this.next((f) => f.type === type && extra(f), ms);
-  }
-
-  async join(room: string, name: string, since?: number): Promise<Message[]> {
-    this.send({ type: 'join', room, name, ...(since === undefined ? {} : { since }) });
-    const history = await this.nextOf('history', (f) => f['room'] === room);
-    await this.nextOf('presence', (f) => f['room'] === room && f['name'] === name && f['event'] === 'joined');
-    return history['messages'] as Message[];
-  }
-
-  async error(code: string): Promise<Frame> {
-    return this.nextOf('error', (f) => f['code'] === code);
-  }
-
-  close(): void {
-    this.ws.close();
-  }
-}
 
 const room = (): string => `r-${randomUUID().slice(0, 8)}`;
 const messageWith = (text: string) => (f: Frame) => f.type === 'message' && f['text'] === text;

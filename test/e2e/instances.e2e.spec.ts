@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { EventSource } from 'eventsource';
+import { randomUUID } from 'node:crypto';
+import { processEnv } from '../../src/config/load-config.js';
+import { startAppProcess, type AppProcess } from '../support/app-process.js';
+import { ChatClient, type Frame } from '../support/chat-client.js';
+import { createTestDatabase } from '../support/test-database.js';
+
+/*
+ * Two instances of the built service as separate processes on different ports,
+ * sharing one PostgreSQL and one Redis, as behind a load balancer. Without
+ * REDIS_URL there is nothing to share between processes, so the suite skips
+ * (CI's real-service pass sets it). With REDIS_URL but no DATABASE_URL, the
+ * first process serves its embedded database and the second connects to it.
+ */
+const env = processEnv();
+const redisUrl = env['REDIS_URL'] || undefined;
+const databaseUrl = env['DATABASE_URL'] || undefined;
+if (redisUrl === undefined) console.warn('[skip] two app processes sharing Redis: REDIS_URL not set');
+const describeShared = redisUrl === undefined ? describe.skip : describe;
+
+interface SseEvent {
+  readonly type: string;
+  readonly id: string;
+  readonly data: { userId?: number };
+}
+
+/** An EventSource subscriber to `/events?types=user.created`, resuming after `lastEventId` when given. */
+function follow(baseUrl: string, lastEventId?: string) {
+  const received: SseEvent[] = [];
+  const source = new EventSource(`${baseUrl}/events?types=user.created`, {
+    fetch: (input, init) =>
+      fetch(input, {
+        ...init,
+        headers: { ...init.headers, ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }) },
+      }),
+  });
+  const opened = new Promise<void>((resolve, reject) => {
+    source.onopen = () => resolve();
+    source.onerror = (e) => reject(new Error(`EventSource error: ${String(e.message)}`));
+  });
+  source.addEventListener('user.created', (e) => {
+    received.push({ type: 'user.created', id: e.lastEventId, data: JSON.parse(e.data) as SseEvent['data'] });
+  });
+  source.addEventListener('reset', (e) => {
+    received.push({ type: 'reset', id: e.lastEventId, data: {} });
+  });
+  return { source, received, opened };
+}
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > ms) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function createUser(baseUrl: string): Promise<number> {
+  const tag = randomUUID().slice(0, 8);
+  const res = await fetch(`${baseUrl}/users`, {
+    method: 'POST',
+    // Each call its own client key, so these never draw on the budget the limit test measures.
+    headers: { 'content-type': 'application/json', 'x-api-key': `setup-${tag}` },
+    body: JSON.stringify({ name: `Instance ${tag}`, email: `instance-${tag}@example.org` }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: number }).id;
+}
+
+const messageWith = (text: string) => (f: Frame) => f.type === 'message' && f['text'] === text;
+
+describeShared('two app processes sharing PostgreSQL and Redis', () => {
+  let a: AppProcess | undefined;
+  let b: AppProcess | undefined;
+  let dropDatabase: () => Promise<void> = async () => {};
+
+  beforeAll(async () => {
+    const shared: Record<string, string> = {
+      REDIS_URL: redisUrl ?? '',
+      REDIS_KEY_PREFIX: `instances-${randomUUID().slice(0, 8)}:`,
+      RATE_LIMIT_RATE: '1',
+      RATE_LIMIT_CAPACITY: '10',
+    };
+    if (databaseUrl !== undefined) {
+      const db = await createTestDatabase(databaseUrl);
+      dropDatabase = db.drop;
+      a = await startAppProcess({ ...shared, DATABASE_URL: db.url ?? '' });
+      b = await startAppProcess({ ...shared, DATABASE_URL: db.url ?? '' });
+    } else {
+      const port = 50_000 + Math.floor(Math.random() * 10_000);
+      const small = { DB_POOL_SIZE: '3', NOTIFY_WORKER_ENABLED: 'false' };
+      a = await startAppProcess({ ...shared, ...small, PGLITE_DATA_DIR: 'memory://', PGLITE_PORT: String(port) });
+      b = await startAppProcess({
+        ...shared,
+        ...small,
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${String(port)}/postgres`,
+      });
+    }
+  }, 90_000);
+
+  afterAll(async () => {
+    // Both shut down cleanly on SIGTERM (exit code 0).
+    const codes = [await b?.stop(), await a?.stop()];
+    await dropDatabase();
+    expect(codes).toEqual([0, 0]);
+  }, 30_000);
+
+  it('carries chat messages and presence across instances, once each', async () => {
+    const room = `x-${randomUUID().slice(0, 8)}`;
+    const onA = await ChatClient.open({ url: a!.url });
+    const onB = await ChatClient.open({ url: b!.url });
+    try {
+      await onA.join(room, 'anna');
+      await onB.join(room, 'bert');
+      expect(await onA.nextOf('presence', (f) => f['name'] === 'bert')).toMatchObject({ event: 'joined', count: 2 });
+
+      onA.send({ type: 'message', room, text: 'from A', clientMsgId: 'a-1' });
+      const ack = await onA.nextOf('ack');
+      expect(await onB.next(messageWith('from A'))).toMatchObject({ room, author: 'anna', id: ack['id'] });
+
+      onB.send({ type: 'message', room, text: 'from B' });
+      await onA.next(messageWith('from B'));
+      await onB.next(messageWith('from B'));
+      // Give any duplicate time to arrive before counting.
+      await new Promise((r) => setTimeout(r, 300));
+      for (const client of [onA, onB]) {
+        expect(client.log.filter(messageWith('from A'))).toHaveLength(1);
+        expect(client.log.filter(messageWith('from B'))).toHaveLength(1);
+      }
+    } finally {
+      onA.close();
+      onB.close();
+    }
+  });
+
+  it('lets a client whose ack was lost reconnect to the other instance, catch up and resend safely', async () => {
+    const room = `x-${randomUUID().slice(0, 8)}`;
+    const watcher = await ChatClient.open({ url: b!.url });
+    await watcher.join(room, 'watcher');
+    const first = await ChatClient.open({ url: a!.url });
+    await first.join(room, 'carol');
+    first.send({ type: 'message', room, text: 'before the drop', clientMsgId: 'c-1' });
+    const seen = await watcher.next(messageWith('before the drop'));
+    first.ws.terminate(); // the ack may or may not have arrived: the client cannot know
+
+    const again = await ChatClient.open({ url: b!.url });
+    try {
+      const missed = await again.join(room, 'carol', 0);
+      expect(missed.map((m) => m.text)).toEqual(['before the drop']);
+      again.send({ type: 'message', room, text: 'before the drop', clientMsgId: 'c-1' });
+      expect(await again.nextOf('ack')).toMatchObject({ clientMsgId: 'c-1', id: seen['id'] });
+      again.send({ type: 'message', room, text: 'after the drop' });
+      await watcher.next(messageWith('after the drop'));
+      expect(watcher.log.filter(messageWith('before the drop'))).toHaveLength(1);
+    } finally {
+      again.close();
+      watcher.close();
+    }
+  });
+
+  it('streams /events from either instance and resumes on the other after Last-Event-ID without gap or duplicate', async () => {
+    const live = follow(b!.url);
+    let lastSeen: string;
+    try {
+      await live.opened;
+      const firstId = await createUser(a!.url);
+      await until(() => live.received.some((e) => e.data.userId === firstId));
+      lastSeen = live.received.at(-1)!.id;
+    } finally {
+      live.source.close();
+    }
+
+    const missedIds = [await createUser(a!.url), await createUser(b!.url), await createUser(a!.url)];
+    const resumed = follow(a!.url, lastSeen);
+    try {
+      await resumed.opened;
+      const liveId = await createUser(b!.url);
+      await until(() => resumed.received.some((e) => e.data.userId === liveId));
+      expect(resumed.received.map((e) => e.type)).not.toContain('reset');
+      expect(resumed.received.map((e) => e.data.userId)).toEqual([...missedIds, liveId]);
+      const ids = resumed.received.map((e) => Number(e.id));
+      expect(ids.every((id, i) => i === 0 || id > (ids[i - 1] ?? 0))).toBe(true);
+      expect(ids[0]).toBeGreaterThan(Number(lastSeen));
+    } finally {
+      resumed.source.close();
+    }
+  });
+
+  it('charges one client to one rate-limit budget across both instances', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const target = i % 2 === 0 ? a! : b!;
+      const res = await fetch(`${target.url}/users?limit=1`, { headers: { 'x-api-key': 'one-budget' } });
+      statuses.push(res.status);
+    }
+    const allowed = statuses.filter((s) => s === 200).length;
+    // Capacity 10 shared, plus at most a few tokens refilled at 1/s during the burst;
+    // two separate buckets would have let all 20 through.
+    expect(allowed).toBeGreaterThanOrEqual(10);
+    expect(allowed).toBeLessThanOrEqual(13);
+    expect(statuses.filter((s) => s === 429).length).toBe(20 - allowed);
+  });
+});
