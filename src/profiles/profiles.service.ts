@@ -70,17 +70,8 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
 
     const fresh = await this.untilAborted(this.shared(userId), signal);
     if (fresh.degraded.length === 0) {
-      const etag = etagOf(fresh);
-      if (cacheOn) {
-        const { user, posts, comments } = fresh;
-        await this.cache.set(
-          userId,
-          { profile: { user, posts, comments }, etag, storedAt: Date.now() },
-          cacheTtlMs + staleTtlMs,
-        );
-      }
       this.metrics.cache('MISS');
-      return { profile: fresh, cache: 'MISS', etag };
+      return { profile: fresh, cache: 'MISS', etag: etagOf(fresh) };
     }
     // An upstream failed: a recent complete profile beats a degraded one.
     if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs + staleTtlMs) {
@@ -99,9 +90,24 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
       this.metrics.joined();
       return existing;
     }
-    const round = this.assemble(userId).finally(() => {
-      this.inFlight.delete(userId);
-    });
+    // The round ends once the cache holds its result, so a request whose cache read
+    // missed just before the write still finds the round and joins it.
+    const round = this.assemble(userId)
+      .then(async (fresh) => {
+        const { cacheTtlMs, staleTtlMs } = this.config.profiles;
+        if (cacheTtlMs > 0 && fresh.degraded.length === 0) {
+          const { user, posts, comments } = fresh;
+          await this.cache.set(
+            userId,
+            { profile: { user, posts, comments }, etag: etagOf(fresh), storedAt: Date.now() },
+            cacheTtlMs + staleTtlMs,
+          );
+        }
+        return fresh;
+      })
+      .finally(() => {
+        this.inFlight.delete(userId);
+      });
     this.inFlight.set(userId, round);
     return round;
   }
