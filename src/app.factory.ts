@@ -10,6 +10,7 @@ import { ChatWsAdapter } from './chat/chat-ws.adapter.js';
 import { registerRawJsonRoute } from './compute/raw-body.route.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/http/request-id.js';
 import { requestContext, type RequestContext } from './common/http/request-context.js';
+import { ShutdownState } from './common/lifecycle/shutdown-state.js';
 import { createLogger } from './common/logging/logger.factory.js';
 import { PinoNestLogger } from './common/logging/pino-nest.logger.js';
 import type { AppConfig } from './config/app-config.js';
@@ -82,6 +83,13 @@ export async function createApp(
       done();
     });
   }
+  // While draining, every answer closes its connection: a request in flight at SIGTERM
+  // must not leave a kept-alive socket that holds shutdown for the whole grace period.
+  let draining = (): boolean => false;
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (draining()) void reply.header('connection', 'close');
+    done(null, payload);
+  });
   registerHttpMetrics(fastify, metrics);
   registerRawJsonRoute(fastify, config.workerPool.processDataBodyLimitBytes);
 
@@ -93,6 +101,9 @@ export async function createApp(
       abortOnError: false,
     },
   );
+
+  const shutdownState = app.get(ShutdownState);
+  draining = () => shutdownState.draining;
 
   // Raw WebSockets (the chat at /ws) on the same server and port as HTTP.
   app.useWebSocketAdapter(new ChatWsAdapter(app));

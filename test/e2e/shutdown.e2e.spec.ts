@@ -38,6 +38,7 @@ interface Service {
 interface Answer {
   status: number;
   body: any;
+  connection?: string | undefined;
 }
 
 type Outcome = { res: Answer; error?: undefined } | { res?: undefined; error: NodeJS.ErrnoException };
@@ -187,7 +188,7 @@ function open(
         } catch {
           // keep the raw text
         }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
+        resolve({ status: res.statusCode ?? 0, body: parsed, connection: res.headers.connection });
       });
     });
   });
@@ -227,7 +228,8 @@ function slowPost(
 ): { written: Promise<void>; finish: () => void; answer: Promise<Answer> } {
   const payload = Buffer.from(JSON.stringify(body));
   const half = Math.floor(payload.length / 2);
-  const { req, answer } = open(base, 'POST', path, { headers: jsonHeaders(payload) });
+  // Kept alive, as a balancer's connection would be: the server must close it once answered.
+  const { req, answer } = open(base, 'POST', path, { headers: { ...jsonHeaders(payload), connection: 'keep-alive' } });
   const written = new Promise<void>((resolve) =>
     req.write(payload.subarray(0, half), () => {
       resolve();
@@ -368,6 +370,8 @@ describe('SIGTERM under load loses no in-flight request', () => {
       .filter((f) => f.status !== 201);
     expect(failures).toEqual([]);
     for (const o of outcomes) created.push((o.res!.body as { id: number }).id);
+    // Answered while draining, so each told its kept-alive client the connection is closing.
+    expect(outcomes.slice(LOAD).map((o) => o.res?.connection)).toEqual(Array.from({ length: SLOW }, () => 'close'));
     expect(new Set(created).size).toBe(LOAD + SLOW);
 
     const draining = probes.find((p) => p.res?.body?.details?.lifecycle?.status === 'down');
