@@ -47,9 +47,18 @@ export class AppConfig {
     readonly docsEnabled: boolean;
   };
   readonly log: { readonly level: Env['LOG_LEVEL']; readonly access: boolean };
+  readonly tracing: {
+    /** OTLP/HTTP base URL (`/v1/traces` is appended); undefined: tracing off, nothing loaded. */
+    readonly endpoint: string | undefined;
+    readonly serviceName: string;
+    /** Share of new traces sampled; a caller's sampled flag is followed. */
+    readonly sampleRatio: number;
+  };
   readonly database: DatabaseConfig;
   readonly readiness: { readonly dbTimeoutMs: number };
   readonly shutdown: { readonly drainDelayMs: number; readonly graceMs: number };
+  /** Worker processes behind one port (node:cluster); 1 runs the service in this process alone. */
+  readonly cluster: { readonly workers: number };
   readonly adminToken: string | undefined;
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key, so deployments (and test runs) sharing a server stay apart. */
@@ -119,6 +128,11 @@ export class AppConfig {
       docsEnabled: env.DOCS_ENABLED,
     };
     this.log = { level: env.LOG_LEVEL, access: env.LOG_ACCESS };
+    this.tracing = {
+      endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+      serviceName: env.OTEL_SERVICE_NAME,
+      sampleRatio: env.OTEL_TRACES_SAMPLER_RATIO,
+    };
     const pool: PoolConfig = {
       size: env.DB_POOL_SIZE,
       connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
@@ -137,6 +151,7 @@ export class AppConfig {
           };
     this.readiness = { dbTimeoutMs: env.READY_DB_TIMEOUT_MS };
     this.shutdown = { drainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS, graceMs: env.SHUTDOWN_GRACE_MS };
+    this.cluster = { workers: env.WEB_CONCURRENCY };
     this.adminToken = env.ADMIN_TOKEN;
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;

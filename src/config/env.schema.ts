@@ -108,6 +108,9 @@ export const envSchema = z.object({
     'info',
   ),
   LOG_ACCESS: withDefault(bool('LOG_ACCESS'), 'true'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: optional(urlOf('OTEL_EXPORTER_OTLP_ENDPOINT', 'http', 'https')),
+  OTEL_SERVICE_NAME: withDefault(z.string().trim().min(1), 'nest-async-api'),
+  OTEL_TRACES_SAMPLER_RATIO: withDefault(ratio('OTEL_TRACES_SAMPLER_RATIO'), '1'),
   BODY_LIMIT_BYTES: withDefault(int('BODY_LIMIT_BYTES', 1, 1024 * 1024 * 1024), String(1024 * 1024)),
   CORS_ORIGINS: withDefault(z.string().trim(), ''),
   TRUST_PROXY: withDefault(z.string().trim(), ''),
@@ -128,6 +131,8 @@ export const envSchema = z.object({
   DB_STATEMENT_TIMEOUT_MS: withDefault(int('DB_STATEMENT_TIMEOUT_MS', 0, 3_600_000), '10000'),
   DB_MIGRATIONS_RUN: withDefault(bool('DB_MIGRATIONS_RUN'), 'true'),
   READY_DB_TIMEOUT_MS: withDefault(int('READY_DB_TIMEOUT_MS', 1, 60_000), '1000'),
+
+  WEB_CONCURRENCY: withDefault(int('WEB_CONCURRENCY', 1, 64), '1'),
 
   SHUTDOWN_DRAIN_DELAY_MS: withDefault(int('SHUTDOWN_DRAIN_DELAY_MS', 0, 600_000), '0'),
   SHUTDOWN_GRACE_MS: withDefault(int('SHUTDOWN_GRACE_MS', 0, 600_000), '10000'),

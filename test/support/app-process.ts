@@ -17,7 +17,11 @@ export interface AppProcess {
  * loopback port, ready once `/ready` answers 200. Only PATH and the given
  * variables reach it, so the machine's environment cannot leak in.
  */
-export async function startAppProcess(env: Record<string, string>): Promise<AppProcess> {
+export async function startAppProcess(
+  env: Record<string, string>,
+  options: { readonly readyTimeoutMs?: number } = {},
+): Promise<AppProcess> {
+  const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
   const port = await freePort();
   const child = spawn(process.execPath, ['dist/main.js'], {
     env: {
@@ -43,9 +47,9 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
     } catch {
       // not listening yet
     }
-    if (Date.now() - started > 30_000) {
+    if (Date.now() - started > readyTimeoutMs) {
       child.kill('SIGKILL');
-      throw new Error(`app not ready within 30 s:\n${output}`);
+      throw new Error(`app not ready within ${String(readyTimeoutMs / 1000)} s:\n${output}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
