@@ -1,0 +1,701 @@
+// `npm run bench`: the service against a no-framework baseline, in one run.
+//
+// - The server under test (the service, `node dist/main.js`, or the baseline,
+//   bench/baseline/server.mjs) runs pinned to core 0 (taskset, where it
+//   exists); the load generator (wrk, else autocannon in a child process), the
+//   upstream simulator and the SSE/WebSocket clients run on core 1. Loopback only.
+// - Database: a fresh `bench_<ts>` on the PostgreSQL server of DATABASE_URL
+//   (default postgres://postgres@127.0.0.1:5432/postgres), dropped at the end;
+//   if none answers, an embedded PGlite started by this process. Both sides use
+//   it with the same pool size (DB_POOL_SIZE), seeded with --users users.
+// - HTTP scenarios: GET /health, GET /users/:id (random ids), GET /profiles/:id
+//   with the simulator at a fixed latency (cache off, then on), POST /users.
+//   Each side: warm-up, then a measured run, with the server's RSS sampled.
+//   A scenario whose service/baseline ratio is under --target is run again on
+//   a service started with --cpu-prof; the profile lands in bench/results/ and
+//   its top self-time functions and modules in the report.
+// - SSE (/events) and WebSocket (/ws) delivery delay at N connections, the
+//   connection scale (N grown until broadcast p99 > --max-p99 ms), and
+//   bench/process-data.bench.mjs (/process-data with /health beside it).
+// - Writes the section of BENCHMARKS.md (or, with --smoke / --no-write, only
+//   bench/results/); exits 1 when any scenario had errors.
+//
+//   npm run bench                  (builds, then node bench/run.mjs)
+//   npm run bench:smoke            (every scenario for about a second, no BENCHMARKS.md)
+//   node bench/run.mjs --seconds 10 --rounds 2 --warmup 3 --connections 50 --users 10000 --sse-clients 200 \
+//     --ws-clients 200 --scale-max 16000 --scale-budget 90 --only health,users-get [--no-write] [--no-profile]
+// Every flag has a BENCH_<FLAG> environment variable (BENCH_SECONDS=5 ...).
+/* global fetch */
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { summariseProfile } from './lib/cpu-profile.mjs';
+import { HAS_WRK, runLoad } from './lib/load.mjs';
+import { freePort, HAS_TASKSET, runJsonChild, sampleMemory, spawnNode, stop, waitForOk } from './lib/proc.mjs';
+
+const SMOKE = process.argv.includes('--smoke');
+const defaults = SMOKE
+  ? {
+      seconds: '1',
+      rounds: '1',
+      warmup: '0',
+      connections: '8',
+      users: '500',
+      'sse-clients': '20',
+      'ws-clients': '20',
+      messages: '5',
+      'scale-steps': '25,50',
+      'scale-budget': '10',
+      'process-data-seconds': '1',
+      'process-data-values': '20000',
+      'profile-seconds': '0',
+    }
+  : {
+      seconds: '10',
+      rounds: '2',
+      warmup: '3',
+      connections: '50',
+      users: '10000',
+      'sse-clients': '200',
+      'ws-clients': '200',
+      messages: '30',
+      'scale-steps': '250,500,1000,1500,2000,3000,4000,6000,8000',
+      'scale-budget': '90',
+      'process-data-seconds': '5',
+      'process-data-values': '200000',
+      'profile-seconds': '6',
+    };
+const flag = (name, type = 'string') => ({
+  type,
+  default:
+    type === 'boolean' ? false : (process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`] ?? defaults[name]),
+});
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    seconds: flag('seconds'),
+    warmup: flag('warmup'),
+    connections: flag('connections'),
+    rounds: flag('rounds'),
+    users: flag('users'),
+    'pool-size': { type: 'string', default: process.env.BENCH_POOL_SIZE ?? '10' },
+    'upstream-latency': { type: 'string', default: process.env.BENCH_UPSTREAM_LATENCY ?? '10' },
+    'sse-clients': flag('sse-clients'),
+    'ws-clients': flag('ws-clients'),
+    messages: flag('messages'),
+    'scale-steps': flag('scale-steps'),
+    'scale-budget': flag('scale-budget'),
+    'max-p99': { type: 'string', default: process.env.BENCH_MAX_P99 ?? '250' },
+    'process-data-seconds': flag('process-data-seconds'),
+    'process-data-values': flag('process-data-values'),
+    'profile-seconds': flag('profile-seconds'),
+    target: { type: 'string', default: process.env.BENCH_TARGET ?? '0.8' },
+    only: { type: 'string', default: process.env.BENCH_ONLY ?? '' },
+    generator: { type: 'string', default: process.env.BENCH_GENERATOR ?? (HAS_WRK ? 'wrk' : 'autocannon') },
+    'no-write': { type: 'boolean', default: false },
+    'no-profile': { type: 'boolean', default: false },
+  },
+});
+
+const num = (k) => Number(args[k]);
+const SECONDS = num('seconds');
+const WARMUP = num('warmup');
+const CONNECTIONS = num('connections');
+const ROUNDS = Math.max(1, num('rounds'));
+const USERS = num('users');
+const POOL = num('pool-size');
+const TARGET = num('target');
+const PROFILE_SECONDS = args['no-profile'] ? 0 : num('profile-seconds');
+const only = new Set(args.only.split(',').filter(Boolean));
+const wanted = (name) => only.size === 0 || only.has(name);
+const WRITE = !SMOKE && !args['no-write'];
+const STAMP = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+const RESULTS = join('bench', 'results');
+mkdirSync(RESULTS, { recursive: true });
+const HEADING = '## HTTP scenarios against a no-framework baseline';
+const T0 = Date.now();
+const log = (line) => process.stderr.write(`[bench +${((Date.now() - T0) / 1000).toFixed(1)}s] ${line}\n`);
+const mb = (bytes) => (Number.isFinite(bytes) ? (bytes / 1048576).toFixed(0) : 'n/a');
+
+const cleanups = [];
+async function cleanup() {
+  while (cleanups.length > 0) {
+    try {
+      await cleanups.pop()();
+    } catch (error) {
+      log(`cleanup: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+// Servers under test still running, stopped if the suite is interrupted.
+const live = new Set();
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    log(`${signal}: cleaning up`);
+    for (const child of live) child.kill('SIGKILL');
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+// ---- database -----------------------------------------------------------------------
+async function setUpDatabase() {
+  const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 2000 });
+  try {
+    await admin.connect();
+  } catch (error) {
+    log(`no PostgreSQL at ${new URL(serverUrl).host} (${error.message}); using an embedded PGlite`);
+    const { EmbeddedPostgres } = await import('../dist/database/embedded/embedded-postgres.js');
+    const embedded = new EmbeddedPostgres({ dataDir: 'memory://', port: 0, maxConnections: POOL * 2 + 8 });
+    const url = await embedded.start();
+    cleanups.push(() => embedded.stop());
+    return { url, kind: 'embedded PGlite (in the orchestrator process, unpinned)' };
+  }
+  const name = `bench_${STAMP.replace('-', '_')}_${process.pid}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  cleanups.push(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const version = (await admin.query('SHOW server_version')).rows[0].server_version;
+  return { url: url.toString(), kind: `PostgreSQL ${version} at ${url.host} (fresh database, unpinned)` };
+}
+
+// ---- servers ------------------------------------------------------------------------
+const baseEnv = () => ({ PATH: process.env.PATH ?? '' });
+
+function serviceEnv(port, ctx, extra = {}) {
+  return {
+    ...baseEnv(),
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATABASE_URL: ctx.databaseUrl,
+    DB_POOL_SIZE: String(POOL),
+    POSTS_SERVICE_URL: ctx.upstreamUrl,
+    COMMENTS_SERVICE_URL: ctx.upstreamUrl,
+    // The limiter runs on every request but never refuses: one client IP sends all the load.
+    RATE_LIMIT_RATE: '1000000',
+    RATE_LIMIT_CAPACITY: '10000000',
+    // Shipped: LOG_LEVEL info, LOG_ACCESS true, load shedding at 1000 ms event-loop delay, metrics on.
+    LOG_LEVEL: 'info',
+    LOG_ACCESS: 'true',
+    MAIL_OUTBOX_DIR: join(RESULTS, 'mail'),
+    ...extra,
+  };
+}
+
+async function startServer(side, ctx, { cacheTtlMs, cpuProfDir } = {}) {
+  const port = await freePort();
+  const extra = { PROFILE_CACHE_TTL_MS: String(cacheTtlMs ?? 30000) };
+  const child =
+    side === 'service'
+      ? spawnNode(['dist/main.js'], {
+          core: 0,
+          env: serviceEnv(port, ctx, extra),
+          nodeOptions: cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', cpuProfDir],
+        })
+      : spawnNode(['bench/baseline/server.mjs'], {
+          core: 0,
+          env: {
+            ...baseEnv(),
+            HOST: '127.0.0.1',
+            PORT: String(port),
+            DATABASE_URL: ctx.databaseUrl,
+            DB_POOL_SIZE: String(POOL),
+            POSTS_SERVICE_URL: ctx.upstreamUrl,
+            COMMENTS_SERVICE_URL: ctx.upstreamUrl,
+            UPSTREAM_MAX_SOCKETS: '64',
+            ...extra,
+          },
+        });
+  const base = `http://127.0.0.1:${port}`;
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  try {
+    await waitForOk(`${base}/ready`, child);
+  } catch (error) {
+    await stop(child);
+    throw error;
+  }
+  return { side, base, child, pid: child.pid, stop: () => stop(child) };
+}
+
+// ---- HTTP scenarios -------------------------------------------------------------------
+const SCENARIOS = [
+  { name: 'health', title: 'GET /health', load: { kind: 'static', path: '/health' }, cacheTtlMs: 0 },
+  {
+    name: 'users-get',
+    title: 'GET /users/:id (random of the seeded ids)',
+    load: { kind: 'randomId', path: '/users/' },
+    cacheTtlMs: 0,
+  },
+  {
+    name: 'profiles-nocache',
+    title: 'GET /profiles/:id, upstreams at {latency} ms, cache off',
+    load: { kind: 'randomId', path: '/profiles/' },
+    cacheTtlMs: 0,
+  },
+  {
+    name: 'profiles-cache',
+    title: 'GET /profiles/:id, upstreams at {latency} ms, cache on (30 s TTL), ids 1..1000',
+    // A hot set that the warm-up fills, so the measured run is mostly hits.
+    load: { kind: 'randomId', path: '/profiles/', maxId: 1000 },
+    cacheTtlMs: 30000,
+  },
+  { name: 'users-post', title: 'POST /users (unique emails)', load: { kind: 'createUser' }, cacheTtlMs: 0 },
+];
+
+function loadSpec(scenario, server, seconds, connections = CONNECTIONS) {
+  return {
+    ...scenario.load,
+    base: server.base,
+    maxId: Math.min(scenario.load.maxId ?? USERS, USERS),
+    token: `${server.side[0]}${Math.random().toString(36).slice(2, 8)}`,
+    connections,
+    seconds,
+  };
+}
+
+/** Several rounds on one side, merged: requests over time, p50 the median of the rounds', p99 the worst. */
+function merge(rounds) {
+  const requests = rounds.reduce((a, r) => a + r.requests, 0);
+  const seconds = rounds.reduce((a, r) => a + r.requests / r.rps, 0);
+  const p50s = rounds.map((r) => r.p50).sort((a, b) => a - b);
+  return {
+    generator: rounds[0].generator,
+    rounds: rounds.length,
+    requests,
+    rps: requests / seconds,
+    p50: p50s[Math.floor((p50s.length - 1) / 2)],
+    p99: Math.max(...rounds.map((r) => r.p99)),
+    max: Math.max(...rounds.map((r) => r.max)),
+    errors: rounds.reduce((a, r) => a + r.errors, 0),
+    non2xx: rounds.reduce((a, r) => a + r.non2xx, 0),
+  };
+}
+
+/**
+ * Runs the HTTP scenarios. Scenarios of the same configuration share one service and one baseline
+ * process, both started up front on core 0 (only the side under load is busy); each scenario warms
+ * both sides up, then alternates ROUNDS runs per side (service first, then baseline first, ...), so a
+ * change in the machine's background load hits both sides alike.
+ */
+async function httpScenarios(ctx) {
+  const results = [];
+  const groups = new Map();
+  for (const s of SCENARIOS.filter((s) => wanted(s.name))) {
+    const list = groups.get(s.cacheTtlMs) ?? [];
+    list.push(s);
+    groups.set(s.cacheTtlMs, list);
+  }
+  const opts = { resultsDir: RESULTS, generator: args.generator };
+  const perRound = SECONDS / ROUNDS;
+  for (const [cacheTtlMs, scenarios] of groups) {
+    const service = await startServer('service', ctx, { cacheTtlMs });
+    let baseline;
+    try {
+      baseline = await startServer('baseline', ctx, { cacheTtlMs });
+      for (const scenario of scenarios) {
+        log(
+          `${scenario.name}: ${ROUNDS} x ${perRound} s per side after ${WARMUP} s warm-up, ${CONNECTIONS} connections`,
+        );
+        const servers = { service, baseline };
+        const memory = { service: sampleMemory(service.pid), baseline: sampleMemory(baseline.pid) };
+        if (WARMUP > 0) {
+          for (const side of ['service', 'baseline']) await runLoad(loadSpec(scenario, servers[side], WARMUP), opts);
+        }
+        const rounds = { service: [], baseline: [] };
+        for (let round = 0; round < ROUNDS; round++) {
+          const order = round % 2 === 0 ? ['service', 'baseline'] : ['baseline', 'service'];
+          for (const side of order) rounds[side].push(await runLoad(loadSpec(scenario, servers[side], perRound), opts));
+        }
+        const r = {};
+        for (const side of ['service', 'baseline']) {
+          r[side] = { ...merge(rounds[side]), peakRss: memory[side].stop() };
+          log(
+            `  ${side}: ${r[side].rps.toFixed(0)} req/s, p50 ${r[side].p50.toFixed(2)} ms, p99 ${r[side].p99.toFixed(2)} ms, errors ${r[side].errors}, peak RSS ${mb(r[side].peakRss)} MB`,
+          );
+        }
+        results.push({ scenario, service: r.service, baseline: r.baseline, ratio: r.service.rps / r.baseline.rps });
+      }
+    } finally {
+      await service.stop();
+      if (baseline !== undefined) await baseline.stop();
+    }
+  }
+  return results;
+}
+
+/** A service started with --cpu-prof, the scenario run against it, the main thread's profile summarised. */
+async function profileScenario(ctx, scenario) {
+  const dir = join(RESULTS, `cpu-${STAMP}-${scenario.name}`);
+  mkdirSync(dir, { recursive: true });
+  const server = await startServer('service', ctx, { cacheTtlMs: scenario.cacheTtlMs, cpuProfDir: dir });
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+  let window;
+  try {
+    // Warm-up outside the window, then only the samples under load count.
+    await runLoad(loadSpec(scenario, server, Math.max(1, WARMUP)), { resultsDir: RESULTS, generator: args.generator });
+    const fromUs = nowUs();
+    await runLoad(loadSpec(scenario, server, PROFILE_SECONDS), { resultsDir: RESULTS, generator: args.generator });
+    window = { fromUs, toUs: nowUs() };
+  } finally {
+    await server.stop();
+  }
+  const main = readdirSync(dir).find((f) => f.includes(`.${server.pid}.0.`) && f.endsWith('.cpuprofile'));
+  if (main === undefined) throw new Error(`no main-thread profile in ${dir}`);
+  const path = join(RESULTS, `${scenario.name}-${STAMP}.cpuprofile`);
+  renameSync(join(dir, main), path);
+  // The worker threads' profiles are not summarised.
+  rmSync(dir, { recursive: true, force: true });
+  return { path, ...summariseProfile(path, window) };
+}
+
+// ---- SSE, WebSocket, scale --------------------------------------------------------------
+const BROADCAST_CHILD = new URL('./lib/broadcast.child.mjs', import.meta.url).pathname;
+
+async function broadcast(server, mode, steps, extra = {}) {
+  return runJsonChild(
+    BROADCAST_CHILD,
+    [JSON.stringify({ mode, base: server.base, steps, messages: num('messages'), serverPid: server.pid, ...extra })],
+    { core: 1, timeoutMs: 600_000 },
+  );
+}
+
+async function streamScenarios(ctx) {
+  const out = { delivery: [], scale: [] };
+  const steps = args['scale-steps'].split(',').map(Number);
+  const budget = num('scale-budget');
+  const maxP99 = num('max-p99');
+  let shared;
+  for (const mode of ['sse', 'ws']) {
+    if (!wanted(mode) && !wanted(`${mode}-scale`)) continue;
+    // One fresh process per kind (the smoke run shares one): the delivery scenario, then (its connections
+    // closed) the scale steps, whose RSS per connection is measured from the RSS just before they connect.
+    const server = shared ?? (await startServer('service', ctx, { cacheTtlMs: 30000 }));
+    if (SMOKE) shared = server;
+    try {
+      if (wanted(mode)) {
+        const n = num(mode === 'sse' ? 'sse-clients' : 'ws-clients');
+        log(`${mode}: ${n} connections, ${num('messages')} messages`);
+        const memory = sampleMemory(server.pid);
+        const r = await broadcast(server, mode, [n]);
+        out.delivery.push({ mode, peakRss: memory.stop(), ...r });
+        log(
+          `  ${r.results[0] === undefined ? r.stopReason : `last receipt p50 ${f1(r.results[0].lastP50)} ms, p99 ${f1(r.results[0].lastP99)} ms`}`,
+        );
+        await sleep(500);
+      }
+      if (wanted(`${mode}-scale`)) {
+        log(`${mode} scale: steps ${steps.join(', ')} until p99 > ${maxP99} ms or ${budget} s`);
+        const r = await broadcast(server, mode, steps, {
+          maxP99Ms: maxP99,
+          budgetS: budget,
+          messages: Math.min(num('messages'), 20),
+        });
+        out.scale.push({ mode, ...r });
+        log(`  stopped: ${r.stopReason}`);
+      }
+    } finally {
+      if (!SMOKE) await server.stop();
+    }
+  }
+  if (shared !== undefined) await shared.stop();
+  return out;
+}
+
+async function processData(ctx) {
+  const child = spawnNode(
+    [
+      'bench/process-data.bench.mjs',
+      '--clients',
+      '4',
+      '--seconds',
+      args['process-data-seconds'],
+      '--values',
+      args['process-data-values'],
+      '--json',
+      ...(WRITE ? [] : ['--no-write']),
+    ],
+    // The bench database spares its app the embedded database's boot.
+    { env: { ...process.env, DATABASE_URL: ctx.databaseUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout.on('data', (c) => (out += c.toString('utf8')));
+  const code = await new Promise((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`process-data bench exited with ${code}: ${child.stderrTail()}`);
+  const lines = out.split('\n');
+  const start = lines.indexOf('{');
+  const end = lines.indexOf('}', start);
+  return JSON.parse(lines.slice(start, end + 1).join('\n'));
+}
+
+// ---- report ------------------------------------------------------------------------------
+const f1 = (x) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
+const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+
+// What the profiles of short scenarios showed, and what would close the gap (kept in step with the findings).
+const GAP_NOTES = {
+  health:
+    "The route does almost nothing, so this is the stack's fixed cost per request, which the baseline does not pay: Nest's router and execution context (guards, interceptors, pipes, rxjs), the global rate-limit guard, the request-id and metrics hooks (prom-client labels, histogram), @fastify/helmet's headers, Terminus's result shape and the access-log line (pino, a synchronous write per request). Both sides pay `process.memoryUsage()` (the largest single function here). Nothing on the list is a bug; the gap closes only by doing less per request: skip the limiter's work on @SkipRateLimit routes before building its key, set helmet's static headers once (a precomputed header object in an onSend hook), log access lines at debug or sample them, or answer /health from a plain Fastify route outside Nest's pipeline.",
+  'users-get':
+    "One indexed SELECT is cheap, so the stack's fixed cost (see /health) dominates. Narrowed here: the repository's `findById` used TypeORM's `findOneBy`, which builds a SelectQueryBuilder and the SQL text on every call and hydrates an entity (TypeORM was a quarter of this route's CPU on the stack in the profile before the change); it now sends one fixed statement through the same DataSource and maps the row by hand (src/users/typeorm-users.repository.ts; the baseline sends the same text). What is left is the per-request stack as for /health, plus TypeORM's query runner around the pool.",
+  'profiles-nocache':
+    "Far from the target, and the profile says why: every profile makes two upstream calls through @nestjs/axios (an rxjs Observable per call, `firstValueFrom`, axios's config merging, interceptor chain and its own http adapter) inside the resilience pipeline (deadline and attempt-timeout AbortControllers, their listeners, errors created when the round's controller is aborted after assembly), on top of the stack's fixed cost, and GC churn from all of it. A side measurement on this machine, one core, 50 concurrent GETs to the simulator: axios with a keep-alive agent ~1,100 req/s, undici's Pool ~2,500 req/s. What would close most of it: an undici Pool per upstream (same 64 connections) instead of axios; one AbortController for deadline and attempt timeout; not aborting an already settled round (each abort creates errors and walks listeners). These are changes in src/profiles and src/resilience, outside this benchmark's remit.",
+  'profiles-cache':
+    "The ids come from a hot set of 1,000 users, so once warm nearly every request is a cache hit: a Map lookup on the baseline. On the service a hit still pays the stack's fixed cost (see /health) plus the cache layer: cache-manager/keyv serialises entries even in memory, so every hit parses the stored JSON again (`defaultDeserialize` of @keyv/serialize is the largest single function) and the profile is copied. Keeping the in-memory store's entries as objects (or caching the serialised body with its ETag and sending it as is) would make a hit nearly as cheap as the baseline's. While the cache is cold the service's misses are as slow as with the cache off, and it caches only complete profiles: a miss whose upstream call timed out under overload comes back degraded, is not cached, and is fetched again.",
+  'users-post':
+    "An insert waits on PostgreSQL, which narrows the gap, but per request the service adds class-transformer + class-validator on the DTO (IsEmail included), TypeORM's InsertQueryBuilder (SQL built per call, RETURNING rows hydrated into entities), the domain event to /events and an info log line per created user besides the access log. A validator compiled once (zod or a JSON-schema validator in Fastify's route schema) and the insert sent as prepared SQL would close most of it.",
+};
+
+function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
+  const lines = [HEADING, ''];
+  const cmd = SMOKE ? 'npm run bench:smoke' : 'npm run bench';
+  lines.push(
+    `Every HTTP route below served by the service as shipped (NestJS on Fastify, resilience policies, metrics, LOG_LEVEL info with the access log, load shedding at its default) and by \`bench/baseline/server.mjs\`, a no-framework node:http server with a pg Pool and undici doing the same SQL (the exact statements the service sends: its repository's fixed read, TypeORM's insert) and the same upstream calls with the same pool sizes (DB_POOL_SIZE ${POOL}, 64 keep-alive sockets per upstream). Measured in the same run, in alternating rounds (p50: median of the rounds; p99: the worst round).`,
+    '',
+    `- Command: \`${cmd}\` (builds, then \`node bench/run.mjs${SMOKE ? ' --smoke' : ''}\`); ${SECONDS} s measured per side and scenario (${ROUNDS} alternating rounds of ${SECONDS / ROUNDS} s, service and baseline both running, each scenario warmed up ${WARMUP} s per side), ${CONNECTIONS} connections, ${args.generator} with one thread; whole run ${f1(elapsedS / 60)} min.`,
+    `- Machine: ${machine.cpu}, ${machine.cores} cores (\`nproc\` ${machine.nproc}), ${machine.mem} GB RAM, Node ${process.version}, ${machine.os}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average before the run ${machine.load}.`,
+    `- Placement: ${HAS_TASKSET ? 'the server under test pinned to core 0 (`taskset -c 0`); the load generator, the upstream simulator and the SSE/WebSocket clients on core 1' : 'no taskset here: nothing pinned'}; everything on loopback. Database: ${ctx.databaseKind}, seeded with ${USERS.toLocaleString('en')} users.`,
+    '- Rate limiter: on, with RATE_LIMIT_RATE=1000000 and RATE_LIMIT_CAPACITY=10000000 so that it runs on every request (token bucket, RateLimit headers) but never refuses: all the load comes from one client IP. The shipped 100/s would answer 429 to nearly all of it.',
+    `- Upstreams: the simulator (\`dist/upstream/simulator.main.js\`) with a fixed ${args['upstream-latency']} ms latency on both groups.`,
+    `- Errors are connection errors, timeouts and non-2xx answers; the suite exits 1 when any scenario has one. Peak RSS is the largest VmRSS of the server process sampled every 100 ms during the scenario (the service's includes its piscina worker thread${'s'}).`,
+    '',
+    '| scenario | service req/s | baseline req/s | ratio | service p50 / p99 (ms) | baseline p50 / p99 (ms) | errors (service / baseline) | peak RSS MB (service / baseline) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const { scenario, service, baseline, ratio } of http) {
+    const title = scenario.title.replace('{latency}', args['upstream-latency']);
+    const mark = ratio < TARGET ? ' ⚠' : '';
+    lines.push(
+      `| ${title} | ${service.rps.toFixed(0)} | ${baseline.rps.toFixed(0)} | ${f2(ratio)}${mark} | ${f2(service.p50)} / ${f2(service.p99)} | ${f2(baseline.p50)} / ${f2(baseline.p99)} | ${service.errors} / ${baseline.errors} | ${mb(service.peakRss)} / ${mb(baseline.peakRss)} |`,
+    );
+  }
+  const short = http.filter((r) => r.ratio < TARGET);
+  lines.push('');
+  lines.push(
+    short.length === 0
+      ? `Every HTTP scenario reaches the target of ${TARGET} of the baseline's requests per second.`
+      : `Target: service/baseline ≥ ${TARGET} in requests per second. ${short.length} of ${http.length} scenarios fall short (⚠): ${short.map((r) => r.scenario.name).join(', ')}.`,
+  );
+  if (profiles.length > 0) {
+    lines.push('', '### Where the time goes (CPU profiles of the scenarios under the target)', '');
+    lines.push(
+      `The service restarted with \`--cpu-prof\` and the scenario run against it (warm-up, then ${PROFILE_SECONDS} s whose samples alone are counted); the profiles (\`bench/results/<scenario>-<stamp>.cpuprofile\`, open them in Chrome DevTools) of the main thread, summarised by self time and by module on the stack (a sample counts for every package on its synchronous stack; idle excluded).`,
+    );
+    for (const p of profiles) {
+      lines.push('', `**${p.scenario.name}** (busy ${p.busyMs.toFixed(0)} ms of samples, \`${p.path}\`)`, '');
+      lines.push(
+        '| module (self time) | share | module (on the stack, inclusive) | share |',
+        '| --- | ---: | --- | ---: |',
+      );
+      for (let i = 0; i < 8; i++) {
+        const m = p.modules[i];
+        const inc = p.inclusive[i];
+        lines.push(
+          `| ${m?.name ?? ''} | ${m === undefined ? '' : `${(m.share * 100).toFixed(1)}%`} | ${inc?.name ?? ''} | ${inc === undefined ? '' : `${(inc.share * 100).toFixed(1)}%`} |`,
+        );
+      }
+      lines.push('', 'Top functions by self time:', '');
+      lines.push('| function | self time share |', '| --- | ---: |');
+      for (const fn of p.functions.slice(0, 8))
+        lines.push(`| \`${fn.name.replaceAll('|', '\\|')}\` | ${(fn.share * 100).toFixed(1)}% |`);
+      if (GAP_NOTES[p.scenario.name] !== undefined)
+        lines.push('', `What would close the gap: ${GAP_NOTES[p.scenario.name]}`);
+    }
+  }
+
+  if (streams.delivery.length > 0) {
+    lines.push('', '### Server-Sent Events and WebSocket delivery', '');
+    lines.push(
+      `One fresh service process per kind. SSE: N subscribers on \`/events?types=user.created\`; each publish is a POST /users, and the clock starts at the earlier of its response and the first receipt (the event goes out once the insert is done, before the answer), so the delay is the fan-out and its queueing, not the insert. WebSocket: N clients joined to one room; each publish is a chat message from one of them (stored, then broadcast; the clock starts at send). ${num('messages')} publishes one at a time; "last receipt" is the delay until every client had it, "all receipts" is over every (message, client) pair. No baseline.`,
+      '',
+      '| scenario | N | last receipt p50 / p99 (ms) | all receipts p50 / p99 (ms) | receipts / expected | peak RSS MB | RSS per connection (KiB) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const d of streams.delivery) {
+      const r = d.results[0];
+      if (r === undefined) {
+        lines.push(`| ${d.mode} | - | failed: ${d.stopReason} | | | | |`);
+        continue;
+      }
+      lines.push(
+        `| ${d.mode === 'sse' ? 'SSE /events' : 'WebSocket /ws, one room'} | ${r.n} | ${f1(r.lastP50)} / ${f1(r.lastP99)} | ${f1(r.allP50)} / ${f1(r.allP99)} | ${r.receipts} / ${r.expectedReceipts} | ${mb(d.peakRss)} | ${f1(r.rssPerConnection / 1024)} |`,
+      );
+    }
+  }
+  if (streams.scale.length > 0) {
+    lines.push('', '### Connection scale', '');
+    lines.push(
+      `After the delivery scenario above, on the same service process (its connections closed); N grown through ${args['scale-steps']} (connections opened 100 at a time, then ${Math.min(num('messages'), 20)} publishes timed as above) until the delivery p99 (over every message and client) passes ${args['max-p99']} ms, a receipt times out, or ${args['scale-budget']} s have passed. RSS per connection = (RSS at N − RSS before the first connection) / N. The WebSocket clients all join one room, so every join is also a presence frame to everyone already there (N²/2 frames to reach N).`,
+      '',
+      '| kind | N | delivery p50 / p99 (ms) | last receipt p50 / p99 (ms) | server RSS MB | RSS per connection (KiB) | joins retried (`unavailable`) |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const s of streams.scale) {
+      for (const r of s.results) {
+        lines.push(
+          `| ${s.mode === 'sse' ? 'SSE' : 'WebSocket'} | ${r.n} | ${f1(r.allP50)} / ${f1(r.allP99)} | ${f1(r.lastP50)} / ${f1(r.lastP99)} | ${mb(r.rss)} | ${f1(r.rssPerConnection / 1024)} | ${s.mode === 'ws' ? (r.joinRetries ?? 0) : '-'} |`,
+        );
+      }
+    }
+    lines.push(
+      '',
+      'RSS per connection is noisy at small N (the heap grows and shrinks in steps); read it at the largest N. Within the time bound, WebSocket growth is limited by joining, not by broadcasting: each join is a database read for its history and a presence frame to everyone already in the room, so reaching N costs N²/2 frames, and the last steps spend most of the budget connecting.',
+      '',
+    );
+    for (const s of streams.scale) {
+      const passing = s.results.filter((r) => r.allP99 <= num('max-p99') && r.timeouts === 0);
+      const best = passing.at(-1);
+      const atLeast = s.stopReason === 'all steps passed' || s.stopReason.startsWith('time budget') ? 'at least ' : '';
+      lines.push(
+        `- ${s.mode === 'sse' ? 'SSE' : 'WebSocket'}: largest N with delivery p99 ≤ ${args['max-p99']} ms: **${best === undefined ? 'none' : `${atLeast}${best.n}`}**${best === undefined ? '' : ` (${f1(best.rssPerConnection / 1024)} KiB per connection)`}; stopped because ${s.stopReason}.`,
+      );
+    }
+  }
+  if (pd !== undefined) {
+    lines.push('', '### POST /process-data with GET /health beside it', '');
+    lines.push(
+      `\`bench/process-data.bench.mjs\`, called by this suite (${pd.command}): 4 clients post ${Number(args['process-data-values']).toLocaleString('en')} values back to back while a probe times GET /health, on the service's worker pool and on a baseline computing on its event loop. Its own section below has the longer run.`,
+      '',
+      '| side | POST /process-data ok per s | errors | GET /health p50 / p99 (ms) |',
+      '| --- | ---: | ---: | ---: |',
+      ...pd.results.map(
+        (r) => `| ${r.side} | ${f1(r.throughput)} | ${r.errors} | ${f1(r.health.p50)} / ${f1(r.health.p99)} |`,
+      ),
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+function writeSection(section) {
+  const path = 'BENCHMARKS.md';
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf(HEADING);
+  if (start === -1) {
+    // Before the older sections: this is the suite's summary.
+    const first = text.indexOf('\n## ');
+    writeFileSync(
+      path,
+      first === -1
+        ? `${text.trimEnd()}\n\n${section}`
+        : `${text.slice(0, first + 1)}${section}\n${text.slice(first + 1)}`,
+    );
+    return;
+  }
+  const next = text.indexOf('\n## ', start + HEADING.length);
+  const rest = next === -1 ? '' : text.slice(next + 1);
+  writeFileSync(path, `${text.slice(0, start)}${section}${rest === '' ? '' : `\n${rest}`}`);
+}
+
+// ---- main ----------------------------------------------------------------------------------
+async function main() {
+  const began = Date.now();
+  const machine = {
+    cpu:
+      /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ??
+      os.cpus()[0]?.model ??
+      'unknown CPU',
+    cores: os.availableParallelism(),
+    nproc: os.availableParallelism(),
+    mem: (os.totalmem() / 1e9).toFixed(1),
+    os: `${os.type()} ${os.release()}`,
+    load: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
+  };
+  log(
+    `${machine.cpu}, ${machine.cores} cores, Node ${process.version}, load ${machine.load}; taskset ${HAS_TASKSET ? 'yes' : 'no'}, generator ${args.generator}${SMOKE ? ', SMOKE' : ''}`,
+  );
+
+  const db = await setUpDatabase();
+  log(`database: ${db.kind}`);
+  const seed = spawnNode(['dist/database/seed.cli.js', '--users', String(USERS)], {
+    env: { ...baseEnv(), DATABASE_URL: db.url, LOG_LEVEL: 'warn' },
+  });
+  const seeded = await new Promise((resolve) => seed.once('exit', resolve));
+  if (seeded !== 0) throw new Error(`seeding failed (${seeded}): ${seed.stderrTail()}`);
+  log(`seeded ${USERS} users`);
+
+  const upstreamPort = await freePort();
+  const simulator = spawnNode(['dist/upstream/simulator.main.js'], {
+    core: 1,
+    env: { ...baseEnv(), UPSTREAM_PORT: String(upstreamPort), UPSTREAM_HOST: '127.0.0.1' },
+  });
+  cleanups.push(() => stop(simulator));
+  const upstreamUrl = `http://127.0.0.1:${upstreamPort}`;
+  await waitForOk(`${upstreamUrl}/__admin/state`, simulator);
+  const faults = await fetch(`${upstreamUrl}/__admin/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ group: 'all', latencyMs: num('upstream-latency'), jitterMs: 0 }),
+  });
+  if (!faults.ok) throw new Error(`simulator refused the latency: ${faults.status}`);
+
+  const ctx = { databaseUrl: db.url, databaseKind: db.kind, upstreamUrl };
+  const http = await httpScenarios(ctx);
+  const profiles = [];
+  if (PROFILE_SECONDS > 0) {
+    for (const r of http.filter((x) => x.ratio < TARGET)) {
+      log(`profiling ${r.scenario.name} (ratio ${f2(r.ratio)} < ${TARGET})`);
+      try {
+        profiles.push({ scenario: r.scenario, ...(await profileScenario(ctx, r.scenario)) });
+      } catch (error) {
+        log(`  profile failed: ${error.message}`);
+      }
+    }
+  }
+  const streams = await streamScenarios(ctx);
+  const pd = wanted('process-data') ? await processData(ctx) : undefined;
+  await cleanup();
+
+  const elapsedS = (Date.now() - began) / 1000;
+  const section = report(ctx, http, streams, pd, profiles, elapsedS, machine);
+  const json = { machine, args, http, streams, processData: pd, profiles, elapsedS };
+  writeFileSync(join(RESULTS, SMOKE ? 'smoke.json' : `bench-${STAMP}.json`), JSON.stringify(json, null, 2));
+  writeFileSync(join(RESULTS, SMOKE ? 'smoke.md' : `bench-${STAMP}.md`), section);
+  process.stdout.write(`${section}\n`);
+  if (WRITE) {
+    writeSection(section);
+    log('BENCHMARKS.md updated');
+  }
+
+  const failures = [
+    ...http.flatMap((r) => [
+      ...(r.service.errors > 0 ? [`${r.scenario.name} (service): ${r.service.errors} errors`] : []),
+      ...(r.baseline.errors > 0 ? [`${r.scenario.name} (baseline): ${r.baseline.errors} errors`] : []),
+    ]),
+    ...streams.delivery.flatMap((d) => {
+      const r = d.results[0];
+      if (r === undefined) return [`${d.mode}: ${d.stopReason}`];
+      return r.timeouts > 0 || r.receipts < r.expectedReceipts
+        ? [`${d.mode}: ${r.expectedReceipts - r.receipts} receipts missing`]
+        : [];
+    }),
+    ...streams.scale.flatMap((s) =>
+      s.stopReason.startsWith('error') || s.results.length === 0 ? [`${s.mode} scale: ${s.stopReason}`] : [],
+    ),
+    ...(pd === undefined
+      ? []
+      : pd.results.filter((r) => r.errors > 0).map((r) => `process-data (${r.side}): ${r.errors} errors`)),
+  ];
+  log(`done in ${f1(elapsedS)} s`);
+  if (failures.length > 0) {
+    log(`FAILED: ${failures.join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch(async (error) => {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await cleanup();
+  process.exit(1);
+});
