@@ -1,5 +1,4 @@
 import 'reflect-metadata';
-import helmet from '@fastify/helmet';
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -9,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { ChatWsAdapter } from './chat/chat-ws.adapter.js';
 import { registerRawJsonRoute } from './compute/raw-body.route.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/http/request-id.js';
+import { securityHeaders } from './common/http/security-headers.js';
 import { requestContext, type RequestContext } from './common/http/request-context.js';
 import { ShutdownState } from './common/lifecycle/shutdown-state.js';
 import { createLogger } from './common/logging/logger.factory.js';
@@ -52,7 +52,19 @@ export async function createApp(
   });
   const fastify = adapter.getInstance();
 
+  const security = securityHeaders({
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'", "'unsafe-inline'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+      },
+    },
+  });
   fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(security);
     void reply.header(REQUEST_ID_HEADER, request.id);
     const context: RequestContext = { requestId: request.id };
     contextOf.set(request, context);
@@ -108,17 +120,6 @@ export async function createApp(
   // Raw WebSockets (the chat at /ws) on the same server and port as HTTP.
   app.useWebSocketAdapter(new ChatWsAdapter(app));
   await registerLoadShedding(app, config);
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'", "'unsafe-inline'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-      },
-    },
-  });
   if (config.http.corsOrigins !== null) {
     app.enableCors({
       origin: config.http.corsOrigins === '*' ? true : [...config.http.corsOrigins],

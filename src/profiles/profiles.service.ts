@@ -134,6 +134,8 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
         deadline,
       ]);
 
+    // Once every part has settled or the deadline has aborted them, nothing is left to cancel.
+    let settledAll = false;
     try {
       const user = this.users.get(userId);
       // No user, no profile: stop the upstream calls at once.
@@ -145,6 +147,7 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
         settle(this.posts.postsOf(userId, call)),
         settle(this.comments.commentsOf(userId, call)),
       ]);
+      settledAll = true;
       if (u === DEADLINE)
         throw new AppException('gateway_timeout', 'The user record did not arrive before the deadline');
       if (!u.ok) throw u.error;
@@ -160,7 +163,9 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
       return { user: UserDto.from(u.value), posts, comments, degraded };
     } finally {
       clearTimeout(timer);
-      if (!controller.signal.aborted) controller.abort(new CancelledError('profile', 'profile assembled'));
+      if (!settledAll && !controller.signal.aborted) {
+        controller.abort(new CancelledError('profile', 'profile assembly failed'));
+      }
     }
   }
 

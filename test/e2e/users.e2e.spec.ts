@@ -160,12 +160,18 @@ describe('cross-cutting HTTP behaviour', () => {
     expect(none.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it('sends security headers and no banner', async () => {
-    const res = await call('GET', '/health');
-    expect(res.headers.get('x-powered-by')).toBeNull();
-    expect(res.headers.get('server')).toBeNull();
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+  it('sends security headers and no banner, on answers and on errors alike', async () => {
+    for (const path of ['/health', '/users/999999999', '/users/nope', '/openapi.json']) {
+      const res = await call('GET', path);
+      expect(res.headers.get('x-powered-by')).toBeNull();
+      expect(res.headers.get('server')).toBeNull();
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
+      expect(res.headers.get('content-security-policy')).toContain("script-src 'self' 'unsafe-inline'");
+      expect(res.headers.get('strict-transport-security')).toMatch(/^max-age=\d+/);
+      expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+      expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    }
   });
 
   it('stamps the request id on log lines written while serving the request', async () => {

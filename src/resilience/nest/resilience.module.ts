@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_GUARD } from '@nestjs/core';
 import { AdminGuard } from '../../common/auth/admin.guard.js';
 import { BulkheadInterceptor } from './bulkhead.interceptor.js';
 import { HttpRateLimiter } from './http-rate-limiter.js';
@@ -23,10 +23,10 @@ import { TimeoutInterceptor } from './timeout.interceptor.js';
     HttpRateLimiter,
     AdminGuard,
     { provide: APP_GUARD, useClass: RateLimitGuard },
-    // Timeout outermost, so a request waiting in a bulkhead queue still answers 504 on time.
-    { provide: APP_INTERCEPTOR, useClass: TimeoutInterceptor },
-    { provide: APP_INTERCEPTOR, useClass: BulkheadInterceptor },
+    // Attached per route by @Timeout / @Bulkhead: routes without them skip the interceptor chain.
+    TimeoutInterceptor,
+    BulkheadInterceptor,
   ],
-  exports: [PolicyRegistry, HttpRateLimiter],
+  exports: [PolicyRegistry, HttpRateLimiter, TimeoutInterceptor, BulkheadInterceptor],
 })
 export class ResilienceModule {}
