@@ -33,7 +33,15 @@ export class KeyvProfileCache extends ProfileCache {
     super();
     this.keyv =
       redisUrl === undefined
-        ? new Keyv({ store: new BoundedMap<string, unknown>(MEMORY_MAX_ENTRIES), namespace: 'profile' })
+        ? new Keyv({
+            store: new BoundedMap<string, unknown>(MEMORY_MAX_ENTRIES),
+            namespace: 'profile',
+            // In memory the entry is kept as the object itself: a JSON round trip on every
+            // hit was most of a cached profile's cost. Entries are never mutated (the
+            // service copies before adding fields).
+            serialize: undefined,
+            deserialize: undefined,
+          })
         : new Keyv({
             store: new KeyvRedis(
               {
