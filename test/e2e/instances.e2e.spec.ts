@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { EventSource } from 'eventsource';
 import { randomUUID } from 'node:crypto';
 import { processEnv } from '../../src/config/load-config.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { ChatClient, type Frame } from '../support/chat-client.js';
+import { subscribe } from '../support/sse-client.js';
 import { createTestDatabase } from '../support/test-database.js';
 
 /*
@@ -19,34 +19,9 @@ const databaseUrl = env['DATABASE_URL'] || undefined;
 if (redisUrl === undefined) console.warn('[skip] two app processes sharing Redis: REDIS_URL not set');
 const describeShared = redisUrl === undefined ? describe.skip : describe;
 
-interface SseEvent {
-  readonly type: string;
-  readonly id: string;
-  readonly data: { userId?: number };
-}
-
-/** An EventSource subscriber to `/events?types=user.created`, resuming after `lastEventId` when given. */
-function follow(baseUrl: string, lastEventId?: string) {
-  const received: SseEvent[] = [];
-  const source = new EventSource(`${baseUrl}/events?types=user.created`, {
-    fetch: (input, init) =>
-      fetch(input, {
-        ...init,
-        headers: { ...init.headers, ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }) },
-      }),
-  });
-  const opened = new Promise<void>((resolve, reject) => {
-    source.onopen = () => resolve();
-    source.onerror = (e) => reject(new Error(`EventSource error: ${String(e.message)}`));
-  });
-  source.addEventListener('user.created', (e) => {
-    received.push({ type: 'user.created', id: e.lastEventId, data: JSON.parse(e.data) as SseEvent['data'] });
-  });
-  source.addEventListener('reset', (e) => {
-    received.push({ type: 'reset', id: e.lastEventId, data: {} });
-  });
-  return { source, received, opened };
-}
+/** A subscriber to `/events?types=user.created`, resuming after `lastEventId` when given. */
+const follow = (baseUrl: string, lastEventId?: string) =>
+  subscribe(`${baseUrl}/events?types=user.created`, ['user.created', 'reset'], lastEventId);
 
 async function until(check: () => boolean, ms = 5000): Promise<void> {
   const started = Date.now();

@@ -1,41 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { EventSource } from 'eventsource';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { DomainEvents } from '../../src/common/events/domain-events.js';
 import { EventHub } from '../../src/stream/event-hub.js';
+import { subscribe } from '../support/sse-client.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
-
-interface Received {
-  readonly type: string;
-  readonly id: string;
-  readonly data: any;
-}
-
-/** An EventSource client that records every message, with an optional Last-Event-ID to resume from. */
-function subscribe(url: string, eventTypes: string[], lastEventId?: string) {
-  const received: Received[] = [];
-  const source = new EventSource(url, {
-    fetch: (input, init) =>
-      fetch(input, {
-        ...init,
-        headers: { ...init.headers, ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }) },
-      }),
-  });
-  const opened = new Promise<void>((resolve, reject) => {
-    source.onopen = () => resolve();
-    source.onerror = (e) => reject(new Error(`EventSource error: ${String(e.message)}`));
-  });
-  for (const type of eventTypes) {
-    source.addEventListener(type, (e) => {
-      received.push({ type, id: e.lastEventId, data: JSON.parse(e.data) });
-    });
-  }
-  source.onmessage = (e) => {
-    received.push({ type: 'message', id: e.lastEventId, data: JSON.parse(e.data) });
-  };
-  return { source, received, opened };
-}
 
 /** Reads a raw SSE response until `marker` appears (or fails after a bound). */
 async function readUntil(url: string, marker: string, headers: Record<string, string> = {}): Promise<string> {
