@@ -169,16 +169,23 @@ async function setUpDatabase() {
 // ---- servers ------------------------------------------------------------------------
 const baseEnv = () => ({ PATH: process.env.PATH ?? '' });
 
-function serviceEnv(port, ctx, extra = {}) {
+/** What the service and the baseline are both given: address, database, pool size, upstreams. */
+function commonEnv(port, ctx) {
   return {
     ...baseEnv(),
-    NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
     DATABASE_URL: ctx.databaseUrl,
     DB_POOL_SIZE: String(POOL),
     POSTS_SERVICE_URL: ctx.upstreamUrl,
     COMMENTS_SERVICE_URL: ctx.upstreamUrl,
+  };
+}
+
+function serviceEnv(port, ctx, extra = {}) {
+  return {
+    ...commonEnv(port, ctx),
+    NODE_ENV: 'production',
     // The limiter runs on every request but never refuses: one client IP sends all the load.
     RATE_LIMIT_RATE: '1000000',
     RATE_LIMIT_CAPACITY: '10000000',
@@ -203,13 +210,7 @@ async function startServer(side, ctx, { cacheTtlMs, cpuProfDir } = {}) {
       : spawnNode(['bench/baseline/server.mjs'], {
           core: 0,
           env: {
-            ...baseEnv(),
-            HOST: '127.0.0.1',
-            PORT: String(port),
-            DATABASE_URL: ctx.databaseUrl,
-            DB_POOL_SIZE: String(POOL),
-            POSTS_SERVICE_URL: ctx.upstreamUrl,
-            COMMENTS_SERVICE_URL: ctx.upstreamUrl,
+            ...commonEnv(port, ctx),
             UPSTREAM_MAX_SOCKETS: '64',
             ...extra,
           },

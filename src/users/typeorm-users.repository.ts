@@ -17,6 +17,7 @@ const toUser = (e: UserEntity): User => ({
 
 const FIND_BY_ID_SQL = 'SELECT id, name, email, created_at, updated_at FROM users WHERE id = $1';
 
+/** A row as `RETURNING` or the fixed read gives it (snake_case columns) to the domain user. */
 const rawToUser = (r: RawUser): User => ({
   id: r.id,
   name: r.name,
@@ -42,9 +43,9 @@ export class TypeOrmUsersRepository extends UsersRepository {
         .values({ name: user.name, email: user.email })
         .returning('*')
         .execute();
-      const [row] = this.fromRaw(rows.raw as RawUser[]);
+      const [row] = rows.raw as RawUser[];
       if (row === undefined) throw new Error('INSERT returned no row');
-      return toUser(row);
+      return rawToUser(row);
     });
   }
 
@@ -74,8 +75,8 @@ export class TypeOrmUsersRepository extends UsersRepository {
         .where('id = :id', { id })
         .returning('*')
         .execute();
-      const [row] = this.fromRaw(result.raw as RawUser[]);
-      return row === undefined ? undefined : toUser(row);
+      const [row] = result.raw as RawUser[];
+      return row === undefined ? undefined : rawToUser(row);
     });
   }
 
@@ -84,18 +85,6 @@ export class TypeOrmUsersRepository extends UsersRepository {
       const result = await this.repo.delete({ id });
       return (result.affected ?? 0) > 0;
     });
-  }
-
-  private fromRaw(rows: RawUser[]): UserEntity[] {
-    return rows.map((r) =>
-      this.repo.create({
-        id: r.id,
-        name: r.name,
-        email: r.email,
-        createdAt: new Date(r.created_at),
-        updatedAt: new Date(r.updated_at),
-      }),
-    );
   }
 
   private async run<T>(work: () => Promise<T>): Promise<T> {
