@@ -15,7 +15,12 @@ import { createLogger } from './common/logging/logger.factory.js';
 import { PinoNestLogger } from './common/logging/pino-nest.logger.js';
 import type { AppConfig } from './config/app-config.js';
 import { setupOpenApi } from './docs/openapi.js';
+import { registerRequestLog } from './common/logging/request-log.js';
+import { LivenessSnapshot } from './health/liveness.snapshot.js';
+import { registerLivenessRoute } from './health/liveness.route.js';
+import { HttpRateLimiter } from './resilience/nest/http-rate-limiter.js';
 import { registerLoadShedding } from './resilience/nest/load-shedding.js';
+import { registerRateLimitHook } from './resilience/nest/rate-limit.hook.js';
 import { registerHttpMetrics } from './metrics/http.metrics.js';
 import { MetricsRegistry } from './metrics/metrics.registry.js';
 
@@ -27,6 +32,12 @@ export interface CreateAppOptions {
 }
 
 const contextOf = new WeakMap<FastifyRequest, RequestContext>();
+
+/** Whether Fastify will read a body for this request (what its content-type parser would see). */
+const hasBody = (request: FastifyRequest): boolean => {
+  const headers = request.headers;
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
+};
 
 /**
  * Builds the whole application on Fastify, initialised but not listening.
@@ -67,10 +78,15 @@ export async function createApp(
     void reply.headers(security);
     void reply.header(REQUEST_ID_HEADER, request.id);
     const context: RequestContext = { requestId: request.id };
-    contextOf.set(request, context);
+    // One AsyncLocalStorage entry per request: a request with a body enters it after parsing
+    // (parsing resumes on the socket's async context), any other right here, for its whole life.
+    if (hasBody(request)) {
+      contextOf.set(request, context);
+      done();
+      return;
+    }
     requestContext.run(context, done);
   });
-  // Body parsing resumes on the socket's async context; re-enter the request's.
   fastify.addHook('preHandler', (request, _reply, done) => {
     const context = contextOf.get(request);
     if (context === undefined) {
@@ -79,22 +95,10 @@ export async function createApp(
     }
     requestContext.run(context, done);
   });
-  if (config.log.access) {
-    fastify.addHook('onResponse', (request, reply, done) => {
-      logger.info(
-        {
-          reqId: request.id,
-          method: request.method,
-          url: request.url,
-          route: request.routeOptions.url,
-          statusCode: reply.statusCode,
-          durationMs: Math.round(reply.elapsedTime * 100) / 100,
-        },
-        'request completed',
-      );
-      done();
-    });
-  }
+  // Before the body is read, so a refused request never reaches the parser.
+  let rateLimiter: HttpRateLimiter | undefined = undefined;
+  registerRateLimitHook(fastify, { enabled: config.rateLimit.enabled, limiter: () => rateLimiter });
+  registerRequestLog(fastify, logger, config.log);
   // While draining, every answer closes its connection: a request in flight at SIGTERM
   // must not leave a kept-alive socket that holds shutdown for the whole grace period.
   let draining = (): boolean => false;
@@ -116,6 +120,8 @@ export async function createApp(
 
   const shutdownState = app.get(ShutdownState);
   draining = () => shutdownState.draining;
+  rateLimiter = app.get(HttpRateLimiter);
+  registerLivenessRoute(fastify, app.get(LivenessSnapshot));
 
   // Raw WebSockets (the chat at /ws) on the same server and port as HTTP.
   app.useWebSocketAdapter(new ChatWsAdapter(app));

@@ -46,7 +46,13 @@ export class AppConfig {
     readonly trustProxy: string | false;
     readonly docsEnabled: boolean;
   };
-  readonly log: { readonly level: Env['LOG_LEVEL']; readonly access: boolean };
+  readonly log: {
+    readonly level: Env['LOG_LEVEL'];
+    /** One line per request; off by default in production. */
+    readonly access: boolean;
+    /** Requests at least this slow are logged even with the access log off (0 = never). */
+    readonly slowMs: number;
+  };
   readonly tracing: {
     /** OTLP/HTTP base URL (`/v1/traces` is appended); undefined: tracing off, nothing loaded. */
     readonly endpoint: string | undefined;
@@ -127,7 +133,12 @@ export class AppConfig {
       trustProxy: env.TRUST_PROXY === '' || env.TRUST_PROXY === 'false' ? false : env.TRUST_PROXY,
       docsEnabled: env.DOCS_ENABLED,
     };
-    this.log = { level: env.LOG_LEVEL, access: env.LOG_ACCESS };
+    this.log = {
+      level: env.LOG_LEVEL,
+      // As uvicorn in production: no line per request unless asked; 5xx and slow ones still are.
+      access: env.LOG_ACCESS ?? env.NODE_ENV !== 'production',
+      slowMs: env.LOG_SLOW_MS,
+    };
     this.tracing = {
       endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
       serviceName: env.OTEL_SERVICE_NAME,

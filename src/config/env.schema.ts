@@ -107,7 +107,9 @@ export const envSchema = z.object({
     }),
     'info',
   ),
-  LOG_ACCESS: withDefault(bool('LOG_ACCESS'), 'true'),
+  // Unset: on, except with NODE_ENV=production (see AppConfig.log).
+  LOG_ACCESS: optional(bool('LOG_ACCESS')),
+  LOG_SLOW_MS: withDefault(int('LOG_SLOW_MS', 0, 3_600_000), '1000'),
   OTEL_EXPORTER_OTLP_ENDPOINT: optional(urlOf('OTEL_EXPORTER_OTLP_ENDPOINT', 'http', 'https')),
   OTEL_SERVICE_NAME: withDefault(z.string().trim().min(1), 'nest-async-api'),
   OTEL_TRACES_SAMPLER_RATIO: withDefault(ratio('OTEL_TRACES_SAMPLER_RATIO'), '1'),

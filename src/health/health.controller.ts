@@ -5,28 +5,22 @@ import type { FastifyReply } from 'fastify';
 import { ShutdownHealthIndicator } from '../common/lifecycle/shutdown.health.js';
 import { DatabaseHealthIndicator } from '../database/database.health.js';
 import { RedisHealthIndicator } from '../redis/redis.health.js';
-import { ProcessHealthIndicator } from './process.health.js';
 import { SkipRateLimit } from '../resilience/nest/rate-limit.decorator.js';
 
-/** Liveness and readiness in Terminus's own format (not problem documents). */
+/**
+ * Readiness in Terminus's own format (not problem documents). Liveness
+ * (`GET /health`) is a prepared snapshot served by `liveness.route.ts`.
+ */
 @ApiTags('health')
 @SkipRateLimit()
 @Controller()
 export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
-    private readonly process: ProcessHealthIndicator,
     private readonly database: DatabaseHealthIndicator,
     private readonly shutdown: ShutdownHealthIndicator,
     private readonly redis: RedisHealthIndicator,
   ) {}
-
-  @Get('health')
-  @HealthCheck({ swaggerDocumentation: false })
-  @ApiOkResponse({ description: 'The process is alive' })
-  async liveness(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthCheckResult> {
-    return this.run(reply, [() => this.process.check()]);
-  }
 
   @Get('ready')
   @HealthCheck({ swaggerDocumentation: false })

@@ -4,6 +4,8 @@ import type { MetricsRegistry } from './metrics.registry.js';
 
 const UNMATCHED_ROUTE = '(unmatched)';
 
+type Label = 'method' | 'route' | 'status';
+
 /**
  * RED metrics per route template (never the raw URL, so ids do not explode
  * label cardinality), recorded from Fastify's own hooks.
@@ -28,6 +30,23 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: MetricsR
     registers: [registry],
   });
 
+  // One bound child per (method, route, status): prom-client then skips hashing the labels per request.
+  // Route templates and statuses are few, so this stays small.
+  const series = new Map<
+    string,
+    { readonly duration: Histogram.Internal<Label>; readonly requests: Counter.Internal }
+  >();
+  const seriesOf = (method: string, route: string, status: number) => {
+    const key = `${method} ${route} ${String(status)}`;
+    let entry = series.get(key);
+    if (entry === undefined) {
+      const labels = { method, route, status: String(status) };
+      entry = { duration: duration.labels(labels), requests: requests.labels(labels) };
+      series.set(key, entry);
+    }
+    return entry;
+  };
+
   fastify.addHook('onRequest', (request, _reply, done) => {
     inFlight.inc();
     // 'close' fires exactly once, also when the client goes away mid-request.
@@ -37,13 +56,9 @@ export function registerHttpMetrics(fastify: FastifyInstance, registry: MetricsR
     done();
   });
   fastify.addHook('onResponse', (request, reply, done) => {
-    const labels = {
-      method: request.method,
-      route: request.routeOptions.url ?? UNMATCHED_ROUTE,
-      status: String(reply.statusCode),
-    };
-    duration.observe(labels, reply.elapsedTime / 1000);
-    requests.inc(labels);
+    const entry = seriesOf(request.method, request.routeOptions.url ?? UNMATCHED_ROUTE, reply.statusCode);
+    entry.duration.observe(reply.elapsedTime / 1000);
+    entry.requests.inc();
     done();
   });
 }

@@ -65,6 +65,11 @@ class ProbeController {
     }, signal);
   }
 
+  @Get('crash')
+  crash(): never {
+    throw new Error('probe: an unexpected failure');
+  }
+
   @Get('block')
   block(@Query('ms') ms: string): { blockedMs: number } {
     const until = Date.now() + Number(ms);

@@ -18,6 +18,8 @@ export interface LimiterSnapshot {
 
 interface Limiter {
   readonly limit: RouteRateLimit;
+  /** The `RateLimit-Policy` header value: fixed per policy. */
+  readonly policyHeader: string;
   readonly local: LocalTokenBucketStore;
   readonly store: RateLimiterStore;
   readonly redis: RedisTokenBucketStore | undefined;
@@ -47,11 +49,28 @@ export class HttpRateLimiter {
   }
 
   async take(limit: RouteRateLimit, clientKey: string): Promise<TakeResult> {
+    return this.takeNow(limit, clientKey);
+  }
+
+  /**
+   * {@link take}, answered synchronously when the bucket is local (no Redis):
+   * the request hook then costs no promise.
+   */
+  takeNow(limit: RouteRateLimit, clientKey: string): TakeResult | Promise<TakeResult> {
     const limiter = this.limiterFor(limit);
-    const result = await limiter.store.take(clientKey);
+    if (limiter.redis === undefined) return this.count(limiter, limiter.local.takeSync(clientKey));
+    return limiter.store.take(clientKey).then((result) => this.count(limiter, result));
+  }
+
+  /** The `RateLimit-Policy` header of a policy (draft-ietf-httpapi-ratelimit-headers-09). */
+  policyHeader(limit: RouteRateLimit): string {
+    return this.limiterFor(limit).policyHeader;
+  }
+
+  private count(limiter: Limiter, result: TakeResult): TakeResult {
     if (!result.allowed) {
       limiter.rejected++;
-      this.metrics.rateLimited.inc({ policy: limit.name, source: result.source });
+      this.metrics.rateLimited.inc({ policy: limiter.limit.name, source: result.source });
     }
     return result;
   }
@@ -95,7 +114,15 @@ export class HttpRateLimiter {
     redis?.onRecover(({ degradedForMs }) => {
       this.logger.log({ policy: limit.name, degradedForMs }, 'redis rate limiter answering again');
     });
-    const limiter: Limiter = { limit, local, store: redis ?? local, redis, rejected: 0 };
+    const window = Math.max(0, Math.ceil(limit.capacity / limit.rate));
+    const limiter: Limiter = {
+      limit,
+      policyHeader: `"${limit.name}";q=${String(limit.capacity)};w=${String(window)}`,
+      local,
+      store: redis ?? local,
+      redis,
+      rejected: 0,
+    };
     this.limiters.set(limit.name, limiter);
     return limiter;
   }

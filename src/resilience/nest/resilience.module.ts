@@ -1,18 +1,16 @@
 import { Global, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { AdminGuard } from '../../common/auth/admin.guard.js';
 import { BulkheadInterceptor } from './bulkhead.interceptor.js';
 import { HttpRateLimiter } from './http-rate-limiter.js';
 import { PolicyRegistry } from './policy.registry.js';
-import { RateLimitGuard } from './rate-limit.guard.js';
 import { ResilienceController } from './resilience.controller.js';
 import { ResilienceMetrics } from './resilience.metrics.js';
 import { TimeoutInterceptor } from './timeout.interceptor.js';
 
 /**
- * The Nest side of the resilience library: the policy registry, the global
- * rate-limit guard, and the timeout and bulkhead interceptors behind their
- * decorators. Feature modules inject PolicyRegistry and ask for a dependency.
+ * The Nest side of the resilience library: the policy registry, the HTTP
+ * rate limiter (applied by the `onRequest` hook of `rate-limit.hook.ts`), and
+ * the timeout and bulkhead interceptors behind their decorators. Feature modules inject PolicyRegistry and ask for a dependency.
  */
 @Global()
 @Module({
@@ -22,7 +20,6 @@ import { TimeoutInterceptor } from './timeout.interceptor.js';
     PolicyRegistry,
     HttpRateLimiter,
     AdminGuard,
-    { provide: APP_GUARD, useClass: RateLimitGuard },
     // Attached per route by @Timeout / @Bulkhead: routes without them skip the interceptor chain.
     TimeoutInterceptor,
     BulkheadInterceptor,

@@ -1,0 +1,89 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
+import { createHash } from 'node:crypto';
+import type { TakeResult } from '../rate-limiter.js';
+import { RateLimitedError } from '../resilience.errors.js';
+import type { HttpRateLimiter } from './http-rate-limiter.js';
+import type { RouteRateLimit } from './rate-limit.decorator.js';
+
+const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
+
+/**
+ * Who a request is charged to: its API key or bearer subject when it has one
+ * (hashed, so secrets never become Redis keys or labels), else the client IP
+ * (X-Forwarded-For counts only when TRUST_PROXY names the proxy).
+ */
+export function clientKeyOf(request: FastifyRequest): string {
+  const apiKey = request.headers['x-api-key'];
+  const auth = request.headers.authorization;
+  const credential =
+    typeof apiKey === 'string' && apiKey !== ''
+      ? apiKey
+      : auth?.startsWith('Bearer ') === true
+        ? auth.slice(7)
+        : undefined;
+  if (credential !== undefined)
+    return `key:${createHash('sha256').update(credential).digest('base64url').slice(0, 22)}`;
+  return `ip:${request.ip}`;
+}
+
+export interface RateLimitHookOptions {
+  /** The global bucket applies to routes without a rule of their own. */
+  readonly enabled: boolean;
+  /** The app's limiter, once Nest has built it (no request arrives before). */
+  readonly limiter: () => HttpRateLimiter | undefined;
+}
+
+/**
+ * The per-client token bucket as a Fastify `onRequest` hook: it runs before
+ * the body is read, so a refused request costs less than an admitted one and
+ * a flood of large bodies never reaches the parser. The route's rule comes
+ * from its config (@RateLimit / @SkipRateLimit). Answers carry the IETF
+ * RateLimit headers (draft-ietf-httpapi-ratelimit-headers-09); over the limit
+ * the request fails with RateLimitedError, a 429 problem with Retry-After.
+ */
+export function registerRateLimitHook(fastify: FastifyInstance, options: RateLimitHookOptions): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const rule = request.routeOptions.config.rateLimit;
+    if (rule === 'skip' || (rule === undefined && !options.enabled)) {
+      done();
+      return;
+    }
+    const limiter = options.limiter();
+    if (limiter === undefined) {
+      done();
+      return;
+    }
+    const limit = rule ?? limiter.defaultLimit;
+    const result = limiter.takeNow(limit, clientKeyOf(request));
+    if (result instanceof Promise) {
+      result.then(
+        (r) => {
+          answer(limiter, limit, r, reply, done);
+        },
+        (error: unknown) => {
+          done(error as Error);
+        },
+      );
+      return;
+    }
+    answer(limiter, limit, result, reply, done);
+  });
+}
+
+function answer(
+  limiter: HttpRateLimiter,
+  limit: RouteRateLimit,
+  result: TakeResult,
+  reply: FastifyReply,
+  done: HookHandlerDoneFunction,
+): void {
+  const nextToken = result.allowed
+    ? result.remaining >= limit.capacity
+      ? 0
+      : seconds(1000 / limit.rate)
+    : seconds(result.retryAfterMs);
+  void reply.header('ratelimit-policy', limiter.policyHeader(limit));
+  void reply.header('ratelimit', `"${limit.name}";r=${String(Math.floor(result.remaining))};t=${String(nextToken)}`);
+  if (result.allowed) done();
+  else done(new RateLimitedError(limit.name, result.retryAfterMs));
+}
