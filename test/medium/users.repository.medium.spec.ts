@@ -21,7 +21,7 @@ beforeAll(async () => {
     ...(testDb.url !== undefined ? { DATABASE_URL: testDb.url } : {}),
   });
   database = await Database.open(config.database);
-  repo = new TypeOrmUsersRepository(database.dataSource);
+  repo = new TypeOrmUsersRepository(database.dataSource, database);
 });
 afterAll(async () => {
   await database.close();
@@ -66,6 +66,26 @@ describe('TypeOrmUsersRepository', () => {
     const firstId = made[0]!.id;
     const page = await repo.listAfter(firstId, 3);
     expect(page.map((u) => u.id)).toEqual(made.slice(1, 4).map((u) => u.id));
+  });
+
+  it('serves the hot reads concurrently on every pool connection, prepared by name on a real server', async () => {
+    const made: Awaited<ReturnType<typeof repo.create>>[] = [];
+    for (let i = 0; i < 3; i++)
+      made.push(await repo.create({ name: `Hot ${String(i)}`, email: `hot${String(i)}@example.org` }));
+    // More concurrent reads than pool connections, so every connection parses (or reuses) the statements.
+    const reads = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        i % 2 === 0 ? repo.findById(made[i % 3]!.id) : repo.listAfter(made[0]!.id - 1, 2),
+      ),
+    );
+    for (let i = 0; i < reads.length; i += 2) expect(reads[i]).toEqual(made[i % 3]);
+    for (let i = 1; i < reads.length; i += 2) expect(reads[i]).toEqual(made.slice(0, 2));
+    const prepared = (await database.pool!.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows;
+    const ours = prepared.map((r) => r.name).filter((n) => n.startsWith('users_'));
+    // Any connection that served a read has prepared it. The embedded server shares one
+    // session between connections, where names would collide (42P05): none there.
+    if (database.mode === 'external') expect(ours.length).toBeGreaterThan(0);
+    else expect(ours).toEqual([]);
   });
 
   it('runs migrations once and records them', async () => {
