@@ -60,6 +60,8 @@ export async function createApp(
     trustProxy: config.http.trustProxy === false ? false : config.http.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // No Nest middleware is used (hooks do that work), so @fastify/middie's per-request hook is left out.
+    skipMiddie: true,
   });
   const fastify = adapter.getInstance();
 
