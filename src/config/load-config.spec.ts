@@ -19,8 +19,17 @@ describe('parseConfig', () => {
       idleTimeoutMs: 30000,
       statementTimeoutMs: 10000,
     });
-    expect(config.log).toEqual({ level: 'info', access: true });
+    expect(config.log).toEqual({ level: 'info', access: true, slowMs: 1000 });
     expect(config.adminToken).toBeUndefined();
+  });
+
+  it('turns the access log off by default in production only, and lets LOG_ACCESS decide', () => {
+    expect(parseConfig({ NODE_ENV: 'production' }).log.access).toBe(false);
+    expect(parseConfig({ NODE_ENV: 'test' }).log.access).toBe(true);
+    expect(parseConfig({ NODE_ENV: 'production', LOG_ACCESS: 'true' }).log.access).toBe(true);
+    expect(parseConfig({ NODE_ENV: 'development', LOG_ACCESS: 'false' }).log.access).toBe(false);
+    expect(parseConfig({ NODE_ENV: 'production', LOG_ACCESS: '' }).log.access).toBe(false);
+    expect(parseConfig({ LOG_SLOW_MS: '0' }).log.slowMs).toBe(0);
   });
 
   it('uses DATABASE_URL when set', () => {
