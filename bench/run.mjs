@@ -50,13 +50,13 @@
 //   bench/results/); prints the total time; exits 1 when any scenario had errors
 //   or a server under test failed to start.
 //
-//   npm run bench                  (builds, then node bench/run.mjs; about 15 min here)
+//   npm run bench                  (builds, then node bench/run.mjs; about 11 min here)
 //   npm run bench:smoke            (CI: builds, then node bench/run.mjs --smoke)
 //   node bench/run.mjs --seconds 10 --rounds 2 --warmup 3 --connections 50 --users 10000 --sse-clients 200 \
 //     --ws-clients 200 --scale-budget 90 --runtimes system,24 --only health,users-get \
 //     [--no-write] [--no-profile] [--no-dev]
 //
-// --smoke: every code path, briefly (about 1.5 min): both runtimes and FastAPI
+// --smoke: every code path, briefly (about 75 s here): both runtimes and FastAPI
 // (when installed) with 1-second scenarios (1 round, no warm-up, 8 connections),
 // the development table, a 1-second CPU profile of the first scenario under a
 // target, and small SSE/WebSocket/scale/process-data runs; no BENCHMARKS.md.
@@ -400,7 +400,8 @@ function loadSpec(scenario, server, seconds, connections = CONNECTIONS) {
  */
 function merge(rounds) {
   const requests = rounds.reduce((a, r) => a + r.requests, 0);
-  const seconds = rounds.reduce((a, r) => a + r.requests / r.rps, 0);
+  // A round that got no answer at all still counts its time.
+  const seconds = rounds.reduce((a, r) => a + (r.seconds ?? r.requests / r.rps), 0);
   const p50s = rounds.map((r) => r.p50).sort((a, b) => a - b);
   const ticks = rounds.reduce((a, r) => a + r.cpuTicks, 0);
   return {
@@ -681,7 +682,7 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
     `Every HTTP route below served by three servers: the service as shipped for production (NestJS on Fastify, resilience policies, metrics, load shedding at its default; NODE_ENV=production with LOG_LEVEL and LOG_ACCESS unset, i.e. this build's defaults: ${ctx.logging.production}); \`bench/baseline/server.mjs\`, a no-framework node:http server with a pg Pool and undici doing the same SQL (the exact statements the service sends: its repository's fixed read, TypeORM's insert) and the same upstream calls; and the seed's own stack, \`bench/peers/fastapi/app.py\` (FastAPI on uvicorn with uvloop and httptools, one worker, access log off; an asyncpg pool, posts and comments fanned out by \`asyncio.gather\` through one shared httpx.AsyncClient; the baseline's SQL text and JSON shapes; no cache, so no "cache on" row). All three get the same database, pool size (DB_POOL_SIZE ${POOL}) and upstreams (64 keep-alive connections per upstream). Each scenario is measured on each Node runtime; FastAPI does not depend on it but is measured again in each runtime's group, so every ratio compares runs of the same session, in alternating rounds (p50: median of the rounds; p99: the worst round).`,
     '',
     `- Command: \`${cmd}\` (builds, then \`node bench/run.mjs${SMOKE ? ' --smoke' : ''}\`); runtimes ${RUNTIMES.map((r) => `${r.label}`).join(' and ')} (\`--runtimes ${args.runtimes}\`; Node 24 from \`scripts/node24.sh\`); ${SECONDS} s measured per side, scenario and runtime (${ROUNDS} alternating rounds of ${SECONDS / ROUNDS} s, every side running, each scenario warmed up ${WARMUP} s per side), ${CONNECTIONS} connections, ${args.generator} with one thread; whole run ${f1(elapsedS / 60)} min.`,
-    `- Machine: ${machine.cpu}, ${machine.cores} cores (\`nproc\` ${machine.nproc}), ${machine.mem} GB RAM, ${machine.os}; load generator, simulator and helpers on Node ${process.version.slice(1)}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average before the run ${machine.load}.`,
+    `- Machine: ${machine.cpu}, ${machine.cores} cores (\`nproc\` ${machine.nproc}), ${machine.mem} GB RAM, ${machine.os}; load generator, simulator and helpers on Node ${process.version.slice(1)}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average before the run ${machine.load}, after it ${machine.loadAfter} (1, 5, 15 min).`,
     `- Placement: ${HAS_TASKSET ? 'the servers under test pinned to core 0 (`taskset -c 0`; only the one under load is busy); the load generator, the upstream simulator and the SSE/WebSocket clients on core 1' : 'no taskset here: nothing pinned'}; everything on loopback. Database: ${ctx.databaseKind}, seeded with ${USERS.toLocaleString('en')} users.`,
     `- FastAPI peer: ${fa.python === undefined ? `not installed: ${fa.reason}` : `${fa.version} (\`${fa.python}\`), Debian's packages`}.`,
     '- Rate limiter: on, with RATE_LIMIT_RATE=1000000 and RATE_LIMIT_CAPACITY=10000000 so that it runs on every request (token bucket, RateLimit headers) but never refuses: all the load comes from one client IP. The shipped 100/s would answer 429 to nearly all of it.',
@@ -922,6 +923,11 @@ async function main() {
   await cleanup();
 
   const elapsedS = (Date.now() - began) / 1000;
+  // Other work on the machine moves req/s: the load average after the run shows how much there was.
+  machine.loadAfter = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
   const section = report(ctx, http, streams, pd, profiles, elapsedS, machine);
   const runtimes = RUNTIMES.map(({ key, bin, version, label }) => ({ key, bin, version, label }));
   const json = {
