@@ -54,7 +54,7 @@
 //   npm run bench:smoke            (CI: builds, then node bench/run.mjs --smoke)
 //   node bench/run.mjs --seconds 10 --rounds 2 --warmup 3 --connections 50 --users 10000 --sse-clients 200 \
 //     --ws-clients 200 --scale-budget 90 --runtimes system,24 --only health,users-get \
-//     [--no-write] [--no-profile] [--no-dev]
+//     [--no-write] [--no-profile] [--no-dev] [--no-fastapi]
 //
 // --smoke: every code path, briefly (about 75 s here): both runtimes and FastAPI
 // (when installed) with 1-second scenarios (1 round, no warm-up, 8 connections),
@@ -152,6 +152,7 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     'no-profile': { type: 'boolean', default: false },
     'no-dev': { type: 'boolean', default: false },
+    'no-fastapi': { type: 'boolean', default: false },
   },
 });
 
@@ -296,6 +297,9 @@ function resolveRuntimes(spec) {
     throw new Error(`--runtimes: unknown runtime "${key}" (system, 24)`);
   });
 }
+
+/** What the FastAPI columns say when the peer does not run. */
+const peerMissing = (fa) => (fa.skipped ? fa.reason : `not installed: ${fa.reason}`);
 
 /** Starts one server under test on core 0 and waits for its /ready. */
 async function startServer(side, ctx, { cacheTtlMs, cpuProfDir, runtime, config = 'production' } = {}) {
@@ -506,7 +510,7 @@ async function httpScenarios(ctx) {
         servers.service = await startServer('service', ctx, { cacheTtlMs, runtime, config });
         servers.baseline = await startServer('baseline', ctx, { cacheTtlMs, runtime });
         if (peer && group.some((s) => s.fastapi)) {
-          if (ctx.fastapi.python === undefined) fastapiNote = `not installed: ${ctx.fastapi.reason}`;
+          if (ctx.fastapi.python === undefined) fastapiNote = peerMissing(ctx.fastapi);
           else {
             try {
               servers.fastapi = await startServer('fastapi', ctx, {});
@@ -684,7 +688,7 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
     `- Command: \`${cmd}\` (builds, then \`node bench/run.mjs${SMOKE ? ' --smoke' : ''}\`); runtimes ${RUNTIMES.map((r) => `${r.label}`).join(' and ')} (\`--runtimes ${args.runtimes}\`; Node 24 from \`scripts/node24.sh\`); ${SECONDS} s measured per side, scenario and runtime (${ROUNDS} alternating rounds of ${SECONDS / ROUNDS} s, every side running, each scenario warmed up ${WARMUP} s per side), ${CONNECTIONS} connections, ${args.generator} with one thread; whole run ${f1(elapsedS / 60)} min.`,
     `- Machine: ${machine.cpu}, ${machine.cores} cores (\`nproc\` ${machine.nproc}), ${machine.mem} GB RAM, ${machine.os}; load generator, simulator and helpers on Node ${process.version.slice(1)}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average before the run ${machine.load}, after it ${machine.loadAfter} (1, 5, 15 min).`,
     `- Placement: ${HAS_TASKSET ? 'the servers under test pinned to core 0 (`taskset -c 0`; only the one under load is busy); the load generator, the upstream simulator and the SSE/WebSocket clients on core 1' : 'no taskset here: nothing pinned'}; everything on loopback. Database: ${ctx.databaseKind}, seeded with ${USERS.toLocaleString('en')} users.`,
-    `- FastAPI peer: ${fa.python === undefined ? `not installed: ${fa.reason}` : `${fa.version} (\`${fa.python}\`), Debian's packages`}.`,
+    `- FastAPI peer: ${fa.python === undefined ? peerMissing(fa) : `${fa.version} (\`${fa.python}\`), Debian's packages`}.`,
     '- Rate limiter: on, with RATE_LIMIT_RATE=1000000 and RATE_LIMIT_CAPACITY=10000000 so that it runs on every request (token bucket, RateLimit headers) but never refuses: all the load comes from one client IP. The shipped 100/s would answer 429 to nearly all of it.',
     `- Upstreams: the simulator (\`dist/upstream/simulator.main.js\`) with a fixed ${args['upstream-latency']} ms latency on both groups.`,
     `- CPU µs/req: the server process's CPU time (utime + stime from \`/proc/<pid>/stat\`, every thread, ${CLK_TCK} ticks/s) read just before and just after each measured round, over the requests the load generator counted. On these small, noisy 2-core machines it is the steadier figure: req/s moves with whatever else the machine is doing, the CPU each request costs much less.`,
@@ -871,11 +875,13 @@ async function main() {
     `${machine.cpu}, ${machine.cores} cores, Node ${process.version}, load ${machine.load}; taskset ${HAS_TASKSET ? 'yes' : 'no'}, generator ${args.generator}, CLK_TCK ${CLK_TCK}${SMOKE ? ', SMOKE' : ''}`,
   );
   log(`runtimes: ${RUNTIMES.map((r) => `${r.label} (${r.bin})`).join(', ')}`);
-  const fastapi = SCENARIOS.some((s) => s.fastapi && wanted(s.name))
-    ? findFastApi(log)
-    : { reason: 'no FastAPI scenario selected' };
+  const fastapi = args['no-fastapi']
+    ? { reason: 'skipped (--no-fastapi)', skipped: true }
+    : SCENARIOS.some((s) => s.fastapi && wanted(s.name))
+      ? findFastApi(log)
+      : { reason: 'no FastAPI scenario selected', skipped: true };
   log(
-    `FastAPI peer: ${fastapi.python === undefined ? `not installed: ${fastapi.reason}` : `${fastapi.version} (${fastapi.python})`}`,
+    `FastAPI peer: ${fastapi.python === undefined ? peerMissing(fastapi) : `${fastapi.version} (${fastapi.python})`}`,
   );
   const logging = { production: await shippedLogging('production'), development: await shippedLogging('development') };
 
