@@ -48,7 +48,8 @@
 //   ms), and bench/process-data.bench.mjs (/process-data with /health beside it).
 // - Writes the section of BENCHMARKS.md (or, with --smoke / --no-write, only
 //   bench/results/); prints the total time; exits 1 when any scenario had errors
-//   or a server under test failed to start.
+//   or a round without a single answer (a stall), or a server under test failed
+//   to start.
 //
 //   npm run bench                  (builds, then node bench/run.mjs; about 11 min here)
 //   npm run bench:smoke            (CI: builds, then node bench/run.mjs --smoke)
@@ -418,6 +419,8 @@ function merge(rounds) {
     max: Math.max(...rounds.map((r) => r.max)),
     errors: rounds.reduce((a, r) => a + r.errors, 0),
     non2xx: rounds.reduce((a, r) => a + r.non2xx, 0),
+    // Rounds without a single answer (and so, when shorter than wrk's 5 s timeout, without errors either).
+    stalledRounds: rounds.filter((r) => r.requests === 0).length,
     cpuTicks: ticks,
     cpuUsPerRequest: requests > 0 ? ((ticks / CLK_TCK) * 1e6) / requests : NaN,
   };
@@ -464,6 +467,8 @@ async function measureScenario(scenario, servers, sides, opts) {
       const before = cpuTicks(pid);
       const r = await runLoad(loadSpec(scenario, servers[side], perRound), opts);
       rounds[side].push({ ...r, cpuTicks: cpuTicks(pid) - before });
+      if (r.requests === 0)
+        log(`  ${side}: round ${round + 1} got no answer at all (a stall: server, database or machine)`);
     }
   }
   const out = {};
@@ -672,6 +677,10 @@ const GAP_NOTES = {
 };
 
 const f0 = (x) => (Number.isFinite(x) ? x.toFixed(0) : 'n/a');
+const errorsOf = (x) =>
+  x === undefined
+    ? '-'
+    : `${x.errors}${x.stalledRounds > 0 ? ` (+${x.stalledRounds} stalled round${x.stalledRounds > 1 ? 's' : ''})` : ''}`;
 const latency = (x) => (x === undefined ? '-' : `${f2(x.p50)} / ${f2(x.p99)}`);
 const mark = (r, key) => (r.misses.some((m) => m.key === key) ? ' ⚠' : '');
 
@@ -692,7 +701,7 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
     '- Rate limiter: on, with RATE_LIMIT_RATE=1000000 and RATE_LIMIT_CAPACITY=10000000 so that it runs on every request (token bucket, RateLimit headers) but never refuses: all the load comes from one client IP. The shipped 100/s would answer 429 to nearly all of it.',
     `- Upstreams: the simulator (\`dist/upstream/simulator.main.js\`) with a fixed ${args['upstream-latency']} ms latency on both groups.`,
     `- CPU µs/req: the server process's CPU time (utime + stime from \`/proc/<pid>/stat\`, every thread, ${CLK_TCK} ticks/s) read just before and just after each measured round, over the requests the load generator counted. On these small, noisy 2-core machines it is the steadier figure: req/s moves with whatever else the machine is doing, the CPU each request costs much less.`,
-    `- Errors are connection errors, timeouts and non-2xx answers; the suite exits 1 when any scenario has one. Peak RSS is the largest VmRSS of the server process sampled every 100 ms during the scenario (the service's includes its piscina worker threads).`,
+    `- Errors are connection errors, timeouts and non-2xx answers, and a "stalled round" is a measured round without a single answer; the suite exits 1 when any scenario has either. Peak RSS is the largest VmRSS of the server process sampled every 100 ms during the scenario (the service's includes its piscina worker threads).`,
     '',
     `| scenario | runtime | service req/s | baseline req/s | FastAPI req/s | service / baseline | service / FastAPI | service p50 / p99 (ms) | baseline p50 / p99 (ms) | FastAPI p50 / p99 (ms) | CPU µs/req (service / baseline / FastAPI) | CPU service / baseline | errors (service / baseline / FastAPI) | peak RSS MB (service / baseline / FastAPI) |`,
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -703,7 +712,7 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
     const { service, baseline, fastapi } = r;
     const faRps = fastapi === undefined ? (r.fastapiNote ?? '-') : f0(fastapi.rps);
     lines.push(
-      `| ${title} | ${r.runtimeLabel} | ${f0(service.rps)} | ${f0(baseline.rps)} | ${faRps} | ${f2(r.vsBaseline)}${mark(r, 'vsBaseline')} | ${fastapi === undefined ? '-' : `${f2(r.vsFastapi)}${mark(r, 'vsFastapi')}`} | ${latency(service)}${mark(r, 'p99')} | ${latency(baseline)} | ${latency(fastapi)} | ${f0(service.cpuUsPerRequest)} / ${f0(baseline.cpuUsPerRequest)} / ${fastapi === undefined ? '-' : f0(fastapi.cpuUsPerRequest)} | ${f2(r.cpuRatio)} | ${service.errors} / ${baseline.errors} / ${fastapi?.errors ?? '-'} | ${mb(service.peakRss)} / ${mb(baseline.peakRss)} / ${fastapi === undefined ? '-' : mb(fastapi.peakRss)} |`,
+      `| ${title} | ${r.runtimeLabel} | ${f0(service.rps)} | ${f0(baseline.rps)} | ${faRps} | ${f2(r.vsBaseline)}${mark(r, 'vsBaseline')} | ${fastapi === undefined ? '-' : `${f2(r.vsFastapi)}${mark(r, 'vsFastapi')}`} | ${latency(service)}${mark(r, 'p99')} | ${latency(baseline)} | ${latency(fastapi)} | ${f0(service.cpuUsPerRequest)} / ${f0(baseline.cpuUsPerRequest)} / ${fastapi === undefined ? '-' : f0(fastapi.cpuUsPerRequest)} | ${f2(r.cpuRatio)} | ${errorsOf(service)} / ${errorsOf(baseline)} / ${errorsOf(fastapi)} | ${mb(service.peakRss)} / ${mb(baseline.peakRss)} / ${fastapi === undefined ? '-' : mb(fastapi.peakRss)} |`,
     );
   }
   const evaluated = main.filter((r) => r.runtime === '24');
@@ -739,7 +748,7 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
     for (const r of dev) {
       const prod = main.find((x) => x.runtime === r.runtime && x.scenario === r.scenario);
       lines.push(
-        `| ${r.scenario.title.replace('{latency}', args['upstream-latency'])} | ${f0(r.service.rps)} | ${f0(r.baseline.rps)} | ${f2(r.vsBaseline)} | ${latency(r.service)} | ${latency(r.baseline)} | ${f0(r.service.cpuUsPerRequest)} / ${f0(r.baseline.cpuUsPerRequest)} | ${f2(r.cpuRatio)} | ${r.service.errors} / ${r.baseline.errors} | ${prod === undefined ? '-' : `${f0(prod.service.rps)}, ${f0(prod.service.cpuUsPerRequest)}`} |`,
+        `| ${r.scenario.title.replace('{latency}', args['upstream-latency'])} | ${f0(r.service.rps)} | ${f0(r.baseline.rps)} | ${f2(r.vsBaseline)} | ${latency(r.service)} | ${latency(r.baseline)} | ${f0(r.service.cpuUsPerRequest)} / ${f0(r.baseline.cpuUsPerRequest)} | ${f2(r.cpuRatio)} | ${errorsOf(r.service)} / ${errorsOf(r.baseline)} | ${prod === undefined ? '-' : `${f0(prod.service.rps)}, ${f0(prod.service.cpuUsPerRequest)}`} |`,
       );
     }
   }
@@ -959,8 +968,9 @@ async function main() {
   const failures = [
     ...ctx.failures,
     ...http.flatMap((r) =>
-      SIDES.filter((side) => r[side]?.errors > 0).map(
-        (side) => `${r.scenario.name} (${side}, ${r.runtimeLabel}, ${r.config}): ${r[side].errors} errors`,
+      SIDES.filter((side) => r[side]?.errors > 0 || r[side]?.stalledRounds > 0).map(
+        (side) =>
+          `${r.scenario.name} (${side}, ${r.runtimeLabel}, ${r.config}): ${r[side].errors} errors, ${r[side].stalledRounds} rounds without an answer`,
       ),
     ),
     ...streams.delivery.flatMap((d) => {
