@@ -41,6 +41,7 @@ process.stdout.write(
   `${JSON.stringify({
     generator: 'autocannon',
     requests: result.requests.total,
+    seconds,
     rps: result.requests.total / seconds,
     p50: result.latency.p50,
     p99: result.latency.p99,

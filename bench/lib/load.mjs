@@ -20,7 +20,7 @@ export const HAS_WRK = spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === u
  * @property {number} seconds
  */
 
-/** Runs one load and returns { generator, requests, rps, p50, p99, max, errors, non2xx }. */
+/** Runs one load and returns { generator, requests, seconds, rps, p50, p99, max, errors, non2xx }. */
 export async function runLoad(spec, { core = 1, resultsDir, generator = HAS_WRK ? 'wrk' : 'autocannon' } = {}) {
   return generator === 'wrk' ? runWrk(spec, core, resultsDir) : runAutocannon(spec, core);
 }
@@ -84,6 +84,7 @@ async function runWrk(spec, core, resultsDir) {
   return {
     generator: 'wrk',
     requests: r.requests,
+    seconds,
     rps: r.requests / seconds,
     p50: r.p50,
     p99: r.p99,

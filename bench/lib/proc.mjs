@@ -1,6 +1,6 @@
 // Process helpers for the benchmark suite: spawning pinned to a core (taskset
-// where it exists), free ports, waiting for readiness, stopping, and sampling
-// a process's memory from /proc/<pid>/status.
+// where it exists), free ports, waiting for readiness, stopping, sampling a
+// process's memory from /proc/<pid>/status and its CPU time from /proc/<pid>/stat.
 /* global clearInterval, clearTimeout, fetch, setInterval, setTimeout */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -11,14 +11,23 @@ export const HAS_TASKSET = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).sta
 
 /**
  * Spawns `node args...` pinned to `core` when taskset exists (the server under
- * test on core 0, load generators and helpers on core 1).
+ * test on core 0, load generators and helpers on core 1). `node` is the binary
+ * (default: the one running this suite).
  */
-export function spawnNode(args, { core, env, stdio = ['ignore', 'ignore', 'pipe'], nodeOptions = [] } = {}) {
-  const nodeArgs = [...nodeOptions, ...args];
+export function spawnNode(
+  args,
+  { core, env, stdio = ['ignore', 'ignore', 'pipe'], nodeOptions = [], node = process.execPath } = {},
+) {
+  return spawnCommand(node, [...nodeOptions, ...args], { core, env, stdio });
+}
+
+/**
+ * Spawns any `command args...`, pinned like spawnNode. Under taskset the child's
+ * pid is the command's own (taskset execs it), so /proc/<pid> is the server's.
+ */
+export function spawnCommand(command, args, { core, env, stdio = ['ignore', 'ignore', 'pipe'] } = {}) {
   const [cmd, argv] =
-    HAS_TASKSET && core !== undefined
-      ? ['taskset', ['-c', String(core), process.execPath, ...nodeArgs]]
-      : [process.execPath, nodeArgs];
+    HAS_TASKSET && core !== undefined ? ['taskset', ['-c', String(core), command, ...args]] : [command, args];
   const child = spawn(cmd, argv, { env, stdio });
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
@@ -77,6 +86,28 @@ export function memoryOf(pid) {
     return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
   } catch {
     return { rss: NaN, hwm: NaN };
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times (`getconf CLK_TCK`; 100 on Linux when getconf is missing). */
+export const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const n = Number(r.stdout?.trim());
+  return r.status === 0 && n > 0 ? n : 100;
+})();
+
+/**
+ * CPU time (user + system, every thread of the process) of `pid` so far, in
+ * clock ticks (fields 14 and 15 of /proc/<pid>/stat); NaN when it is gone.
+ */
+export function cpuTicks(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return NaN;
   }
 }
 
