@@ -241,6 +241,9 @@ function commonEnv(port, ctx) {
     DB_POOL_SIZE: String(POOL),
     POSTS_SERVICE_URL: ctx.upstreamUrl,
     COMMENTS_SERVICE_URL: ctx.upstreamUrl,
+    // The baseline prepares its read by name as the service does (asyncpg prepares by itself),
+    // except on PGlite, whose connections share one session (the service sends it unnamed there too).
+    BASELINE_NAMED_STATEMENTS: ctx.embeddedDatabase ? 'false' : 'true',
   };
 }
 
@@ -918,7 +921,15 @@ async function main() {
   });
   if (!faults.ok) throw new Error(`simulator refused the latency: ${faults.status}`);
 
-  const ctx = { databaseUrl: db.url, databaseKind: db.kind, upstreamUrl, fastapi, logging, failures: [] };
+  const ctx = {
+    databaseUrl: db.url,
+    databaseKind: db.kind,
+    embeddedDatabase: db.kind.startsWith('embedded'),
+    upstreamUrl,
+    fastapi,
+    logging,
+    failures: [],
+  };
   const http = await httpScenarios(ctx);
   const profiles = [];
   if (PROFILE_SECONDS > 0 && TARGET_RUNTIME !== undefined) {

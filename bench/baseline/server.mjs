@@ -31,10 +31,9 @@ const db = new pg.Pool({
   connectionTimeoutMillis: connectTimeoutMs,
 });
 
-// The service's statements: its repository's fixed read, and what TypeORM's insert query builder sends.
+// The service's statements, verbatim: its repository's fixed read and fixed insert.
 const SELECT_USER = 'SELECT id, name, email, created_at, updated_at FROM users WHERE id = $1';
-const INSERT_USER =
-  'INSERT INTO "users" AS "UserEntity"("id", "name", "email", "created_at", "updated_at") VALUES (DEFAULT, $1, $2, DEFAULT, DEFAULT) RETURNING *';
+const INSERT_USER = 'INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email, created_at, updated_at';
 
 const userDto = (id, name, email, createdAt, updatedAt) => ({
   id,
@@ -44,8 +43,11 @@ const userDto = (id, name, email, createdAt, updatedAt) => ({
   updatedAt: new Date(updatedAt).toISOString(),
 });
 
+const NAMED = env.BASELINE_NAMED_STATEMENTS === 'true';
 async function findUser(id) {
-  const { rows } = await db.query(SELECT_USER, [id]);
+  const { rows } = await db.query(
+    NAMED ? { name: 'users_find_by_id', text: SELECT_USER, values: [id] } : { text: SELECT_USER, values: [id] },
+  );
   const r = rows[0];
   return r === undefined ? undefined : userDto(r.id, r.name, r.email, r.created_at, r.updated_at);
 }

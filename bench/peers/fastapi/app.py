@@ -36,11 +36,10 @@ DEADLINE_S = int(os.environ.get("PROFILE_DEADLINE_MS", "2000")) / 1000
 POSTS_URL = os.environ.get("POSTS_SERVICE_URL", "http://127.0.0.1:4010").rstrip("/")
 COMMENTS_URL = os.environ.get("COMMENTS_SERVICE_URL", "http://127.0.0.1:4010").rstrip("/")
 
-# The baseline's statements (the service's repository read and TypeORM's insert), verbatim.
+# The baseline's statements (the service's repository read and insert), verbatim.
 SELECT_USER = "SELECT id, name, email, created_at, updated_at FROM users WHERE id = $1"
 INSERT_USER = (
-    'INSERT INTO "users" AS "UserEntity"("id", "name", "email", "created_at", "updated_at") '
-    "VALUES (DEFAULT, $1, $2, DEFAULT, DEFAULT) RETURNING *"
+    "INSERT INTO users (name, email) VALUES ($1, $2) RETURNING id, name, email, created_at, updated_at"
 )
 MAX_ID = 2_147_483_647
 
