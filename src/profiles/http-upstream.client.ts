@@ -1,8 +1,9 @@
 import type { HttpService } from '@nestjs/axios';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { AxiosAdapter } from 'axios';
 import { firstValueFrom } from 'rxjs';
+import { Pool } from 'undici';
 import type { ResiliencePipeline } from '../resilience/pipeline.js';
+import { undiciAxiosAdapter } from './undici-axios.adapter.js';
 import type { UpstreamCall } from './upstream.port.js';
 
 /** The upstream answered 2xx with a body that is not what the contract says. */
@@ -17,8 +18,8 @@ export class UpstreamContractError extends Error {
  * deadline in X-Deadline-Ms so the upstream can give up too.
  */
 export class HttpUpstreamClient {
-  private readonly httpAgent: HttpAgent;
-  private readonly httpsAgent: HttpsAgent;
+  private readonly pool: Pool;
+  private readonly adapter: AxiosAdapter;
 
   private readonly baseUrl: string;
 
@@ -30,8 +31,8 @@ export class HttpUpstreamClient {
   ) {
     // A trailing slash makes relative paths resolve under the base path, not beside it.
     this.baseUrl = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
-    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets, maxFreeSockets: Math.min(maxSockets, 16) });
-    this.httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets, maxFreeSockets: Math.min(maxSockets, 16) });
+    this.pool = new Pool(new URL(this.baseUrl).origin, { connections: maxSockets, pipelining: 1 });
+    this.adapter = undiciAxiosAdapter(this.pool);
   }
 
   async getArray<T>(path: string, call: UpstreamCall): Promise<T[]> {
@@ -46,8 +47,7 @@ export class HttpUpstreamClient {
         this.http.get<unknown>(url, {
           signal,
           headers,
-          httpAgent: this.httpAgent,
-          httpsAgent: this.httpsAgent,
+          adapter: this.adapter,
           responseType: 'json',
           // Redirects to elsewhere are not part of the contract.
           maxRedirects: 0,
@@ -58,8 +58,7 @@ export class HttpUpstreamClient {
     }, call.signal);
   }
 
-  close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+  close(): Promise<void> {
+    return this.pool.destroy();
   }
 }

@@ -55,8 +55,7 @@ export class ProfilesModule implements OnApplicationShutdown {
     @Inject('COMMENTS_CLIENT') private readonly commentsClient: HttpUpstreamClient,
   ) {}
 
-  onApplicationShutdown(): void {
-    this.postsClient.close();
-    this.commentsClient.close();
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([this.postsClient.close(), this.commentsClient.close()]);
   }
 }
