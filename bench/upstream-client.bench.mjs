@@ -27,7 +27,7 @@
 //   PGURL=postgres://postgres@127.0.0.1:5432/postgres      (admin connection; the default)
 /* global AbortController, setTimeout */
 import { HttpService } from '@nestjs/axios';
-import axios from 'axios';
+import axios, { AxiosError, AxiosHeaders } from 'axios';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -35,7 +35,6 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { firstValueFrom } from 'rxjs';
 import { Pool } from 'undici';
-import { undiciAxiosAdapter } from '../dist/profiles/undici-axios.adapter.js';
 import { runLoad } from './lib/load.mjs';
 import { freePort, spawnNode, stop, waitForOk } from './lib/proc.mjs';
 
@@ -75,6 +74,44 @@ async function startSimulator(core) {
 }
 
 // ---------------------------------------------------------------- 1. client variants
+
+/**
+ * The axios adapter the profiles used on top of undici before this benchmark
+ * decided against the HttpService layer (commit "HttpService over an axios
+ * adapter on one undici Pool per upstream"): the request on the pool with the
+ * config's signal, the body read and JSON-parsed, a status outside
+ * validateStatus rejected as an AxiosError with `response`.
+ */
+function undiciAxiosAdapter(pool) {
+  return async (config) => {
+    const url = new URL(config.url ?? '', config.baseURL);
+    let res;
+    try {
+      res = await pool.request({
+        origin: url.origin,
+        method: (config.method ?? 'get').toUpperCase(),
+        path: `${url.pathname}${url.search}`,
+        headers: config.headers.toJSON(true),
+        ...(config.signal !== undefined ? { signal: config.signal } : {}),
+      });
+    } catch (error) {
+      throw AxiosError.from(error, error?.code, config);
+    }
+    const ok = config.validateStatus == null || config.validateStatus(res.statusCode);
+    let data;
+    if (!ok) await res.body.dump();
+    else if (config.responseType === 'json' || config.responseType === undefined) {
+      const text = await res.body.text();
+      data = text === '' ? undefined : JSON.parse(text);
+    } else data = await res.body.text();
+    const response = { data, status: res.statusCode, statusText: '', headers: new AxiosHeaders(res.headers), config };
+    if (!ok) {
+      const code = res.statusCode >= 500 ? AxiosError.ERR_BAD_RESPONSE : AxiosError.ERR_BAD_REQUEST;
+      throw new AxiosError(`Request failed with status code ${res.statusCode}`, code, config, undefined, response);
+    }
+    return response;
+  };
+}
 
 async function clientVariants(simUrl) {
   const headersFor = () => ({
