@@ -24,17 +24,22 @@
 //   npm run build && node bench/upstream-client.bench.mjs
 //   node bench/upstream-client.bench.mjs --calls 4000 --concurrency 16 --rounds 7 --seconds 5 --json
 //   node bench/upstream-client.bench.mjs --skip-route      (client variants only)
+//   node bench/upstream-client.bench.mjs --skip-clients --cpu-prof
+//       (the route only, the service under --cpu-prof: its main-thread profile, kept
+//        in bench/results/, summarised for the measured windows)
 //   PGURL=postgres://postgres@127.0.0.1:5432/postgres      (admin connection; the default)
 /* global AbortController, setTimeout */
 import { HttpService } from '@nestjs/axios';
 import axios, { AxiosError, AxiosHeaders } from 'axios';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { firstValueFrom } from 'rxjs';
 import { Pool } from 'undici';
+import { summariseProfile } from './lib/cpu-profile.mjs';
 import { runLoad } from './lib/load.mjs';
 import { freePort, spawnNode, stop, waitForOk } from './lib/proc.mjs';
 
@@ -47,6 +52,8 @@ const { values } = parseArgs({
     'route-rounds': { type: 'string', default: '3' },
     connections: { type: 'string', default: '50' },
     'skip-route': { type: 'boolean', default: false },
+    'skip-clients': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -230,13 +237,21 @@ async function profileRoute(simUrl) {
     });
     if (seeded.status !== 0) throw new Error(`seed failed:\n${seeded.stderr}\n${seeded.stdout}`);
     const port = await freePort();
-    service = spawnNode(['dist/main.js'], { core: 0, env: { ...env, PORT: String(port), HOST: '127.0.0.1' } });
+    const profDir = join('bench', 'results', `cpu-upstream-client-${process.pid}`);
+    if (values['cpu-prof']) mkdirSync(profDir, { recursive: true });
+    service = spawnNode(['dist/main.js'], {
+      core: 0,
+      env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
+      nodeOptions: values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [],
+    });
     const base = `http://127.0.0.1:${port}`;
     await waitForOk(`${base}/ready`, service);
     const spec = (s) => ({ base, kind: 'randomId', path: '/profiles/', maxId: 1000, connections, seconds: s });
     await runLoad(spec(3), { generator: 'autocannon' }); // warm-up
     const perRequest = [];
     const rps = [];
+    const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+    const fromUs = nowUs();
     for (let r = 0; r < routeRounds; r++) {
       const before = cpuOfPid(service.pid);
       const load = await runLoad(spec(seconds), { generator: 'autocannon' });
@@ -245,10 +260,24 @@ async function profileRoute(simUrl) {
       perRequest.push((after - before) / load.requests);
       rps.push(load.rps);
     }
+    const toUs = nowUs();
+    let profile;
+    if (values['cpu-prof']) {
+      const pid = service.pid;
+      await stop(service);
+      const main = readdirSync(profDir).find((f) => f.includes(`.${pid}.0.`) && f.endsWith('.cpuprofile'));
+      if (main === undefined) throw new Error(`no main-thread profile in ${profDir}`);
+      const stamp = new Date().toISOString().replace(/[:.]/g, '');
+      const path = join('bench', 'results', `upstream-client-route-${stamp}.cpuprofile`);
+      renameSync(join(profDir, main), path);
+      rmSync(profDir, { recursive: true, force: true });
+      profile = { path, ...summariseProfile(path, { fromUs, toUs }, 25) };
+    }
     return {
       cpuUsPerRequest: round1(median(perRequest)),
       rps: Math.round(median(rps)),
       rounds: perRequest.map(round1),
+      profile,
     };
   } finally {
     if (service !== undefined) await stop(service);
@@ -265,8 +294,10 @@ const simulator = await startSimulator(1);
 let clients;
 let route;
 try {
-  log('client variants...');
-  clients = await clientVariants(simulator.url);
+  if (!values['skip-clients']) {
+    log('client variants...');
+    clients = await clientVariants(simulator.url);
+  }
   if (!values['skip-route']) {
     log('profile route...');
     route = await profileRoute(simulator.url);
@@ -275,9 +306,9 @@ try {
   await stop(simulator.child);
 }
 
-const cpuOf = (name) => clients.find((c) => c.variant === name).cpuUsPerCall;
+const cpuOf = (name) => clients?.find((c) => c.variant === name).cpuUsPerCall ?? NaN;
 const layerUs = 2 * (cpuOf('HttpService + undici adapter') - cpuOf('bare undici pool.request'));
-const share = route === undefined ? undefined : layerUs / route.cpuUsPerRequest;
+const share = route === undefined || clients === undefined ? undefined : layerUs / route.cpuUsPerRequest;
 const meta = {
   date: new Date().toISOString(),
   node: process.version,
@@ -303,15 +334,33 @@ if (values.json) {
   console.log(
     `${meta.date}  ${meta.node}  ${meta.cpu} x${meta.cores}  calls=${calls} c=${concurrency} rounds=${rounds}`,
   );
-  console.log('| client | CPU µs per call (median) | wall µs per call |');
-  console.log('| --- | ---: | ---: |');
-  for (const c of clients) console.log(`| ${c.variant} | ${c.cpuUsPerCall} | ${c.wallUsPerCall} |`);
+  if (clients !== undefined) {
+    console.log('| client | CPU µs per call (median) | wall µs per call |');
+    console.log('| --- | ---: | ---: |');
+    for (const c of clients) console.log(`| ${c.variant} | ${c.cpuUsPerCall} | ${c.wallUsPerCall} |`);
+  }
   if (route !== undefined) {
     console.log(
       `profile route: ${route.cpuUsPerRequest} µs CPU per request (rounds ${route.rounds.join(', ')}), ${route.rps} req/s`,
     );
-    console.log(`HttpService layer: 2 × Δ = ${result.layerUsPerProfile} µs per profile = ${result.layerShareOfRoute}%`);
-  } else {
-    console.log(`HttpService layer: 2 × Δ = ${result.layerUsPerProfile} µs per profile`);
+  }
+  if (clients !== undefined) {
+    const share = result.layerShareOfRoute === undefined ? '' : ` = ${result.layerShareOfRoute}%`;
+    console.log(`HttpService layer: 2 × Δ = ${result.layerUsPerProfile} µs per profile${share}`);
+  }
+  if (route?.profile !== undefined) {
+    const { path, busyMs, functions, modules, inclusive } = route.profile;
+    const pct = (x) => `${(x.share * 100).toFixed(1)}%`;
+    console.log(`\nCPU profile ${path} (busy ${Math.round(busyMs)} ms in the measured windows)`);
+    console.log('| module (self) | share | module (inclusive) | share |');
+    console.log('| --- | ---: | --- | ---: |');
+    for (let i = 0; i < 12; i++) {
+      const m = modules[i];
+      const n = inclusive[i];
+      console.log(`| ${m?.name ?? ''} | ${m ? pct(m) : ''} | ${n?.name ?? ''} | ${n ? pct(n) : ''} |`);
+    }
+    console.log('| function (self) | share |');
+    console.log('| --- | ---: |');
+    for (const f of functions) console.log(`| \`${f.name}\` | ${pct(f)} |`);
   }
 }
