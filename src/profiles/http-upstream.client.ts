@@ -71,23 +71,28 @@ export class HttpUpstreamClient {
    */
   async getArray<T>(path: string, call: UpstreamCall): Promise<T[]> {
     const requestPath = `${this.basePath}${path}`;
-    return this.pipeline.execute(async ({ signal }) => {
-      const headers: Record<string, string> = {
-        accept: 'application/json',
-        'x-deadline-ms': String(Math.max(0, Math.round(call.deadlineAt - Date.now()))),
-      };
-      if (call.requestId !== undefined) headers['x-request-id'] = call.requestId;
-      const res = await this.pool.request({ method: 'GET', path: requestPath, headers, signal });
-      if (res.statusCode < 200 || res.statusCode >= 300) {
-        // Read (at most undici's dump limit) so the socket can serve the next call.
-        await res.body.dump();
-        throw new UpstreamStatusError(`${this.origin}${requestPath}`, res.statusCode, res.headers);
-      }
-      const body: unknown = await res.body.json();
-      if (!Array.isArray(body))
-        throw new UpstreamContractError(`${this.origin}${requestPath} did not answer a JSON array`);
-      return body as T[];
-    }, call.signal);
+    return this.pipeline.execute(
+      async ({ signal }) => {
+        const headers: Record<string, string> = {
+          accept: 'application/json',
+          'x-deadline-ms': String(Math.max(0, Math.round(call.deadlineAt - Date.now()))),
+        };
+        if (call.requestId !== undefined) headers['x-request-id'] = call.requestId;
+        const res = await this.pool.request({ method: 'GET', path: requestPath, headers, signal });
+        if (res.statusCode < 200 || res.statusCode >= 300) {
+          // Read (at most undici's dump limit) so the socket can serve the next call.
+          await res.body.dump();
+          throw new UpstreamStatusError(`${this.origin}${requestPath}`, res.statusCode, res.headers);
+        }
+        const body: unknown = await res.body.json();
+        if (!Array.isArray(body))
+          throw new UpstreamContractError(`${this.origin}${requestPath} did not answer a JSON array`);
+        return body as T[];
+        // The round aborts its signal at deadlineAt: timeouts that could only fire later need no timer.
+      },
+      call.signal,
+      { abortsAt: call.deadlineAt },
+    );
   }
 
   stats(): UpstreamPoolStats {

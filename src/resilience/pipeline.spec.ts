@@ -344,3 +344,68 @@ describe('ResiliencePipeline: deadline and attempt timeout on one controller', (
     expect(jest.getTimerCount()).toBe(0);
   });
 });
+
+describe('ResiliencePipeline: a caller whose own deadline comes first (abortsAt)', () => {
+  it('runs on the caller signal with no controller or timer of its own', async () => {
+    const pipeline = new ResiliencePipeline('p', settings);
+    const caller = new AbortController();
+    let workSignal: AbortSignal | undefined;
+    let timersDuring = -1;
+    const result = await pipeline.execute(
+      ({ signal }) => {
+        workSignal = signal;
+        timersDuring = jest.getTimerCount();
+        return 'ok';
+      },
+      caller.signal,
+      { abortsAt: Date.now() + 50 },
+    );
+    expect(result).toBe('ok');
+    expect(workSignal).toBe(caller.signal);
+    expect(timersDuring).toBe(0);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it("rejects at once with the caller's reason when it aborts, and releases the bulkhead slot", async () => {
+    const pipeline = new ResiliencePipeline('p', settings);
+    const caller = new AbortController();
+    const reason = new TimeoutError('profile', 40, 'deadline');
+    const settled = pipeline
+      .execute(() => new Promise<never>(() => undefined), caller.signal, { abortsAt: Date.now() + 40 })
+      .catch((e: unknown) => e);
+    await jest.advanceTimersByTimeAsync(40);
+    caller.abort(reason);
+    expect(await settled).toBe(reason);
+    expect(pipeline.bulkhead.snapshot().active).toBe(0);
+    expect(getEventListeners(caller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('retries a transient failure on the caller signal', async () => {
+    const pipeline = new ResiliencePipeline('p', settings);
+    const caller = new AbortController();
+    const signals: AbortSignal[] = [];
+    const result = pipeline.execute(
+      ({ signal }) => {
+        signals.push(signal);
+        if (signals.length < 3) throw unavailable();
+        return 'ok';
+      },
+      caller.signal,
+      { abortsAt: Date.now() + 50 },
+    );
+    await jest.advanceTimersByTimeAsync(5);
+    await expect(result).resolves.toBe('ok');
+    expect(signals).toEqual([caller.signal, caller.signal, caller.signal]);
+  });
+
+  it('keeps its own timeouts when they could fire before abortsAt', async () => {
+    const pipeline = new ResiliencePipeline('p', { ...settings, retryMaxAttempts: 1 });
+    const caller = new AbortController();
+    const settled = pipeline
+      .execute(({ signal }) => hang(signal), caller.signal, { abortsAt: Date.now() + 51 })
+      .catch((e: unknown) => e);
+    await jest.advanceTimersByTimeAsync(50);
+    expect(await settled).toMatchObject({ scope: 'attempt', timeoutMs: 50 });
+    expect(jest.getTimerCount()).toBe(0);
+  });
+});

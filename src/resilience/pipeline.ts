@@ -28,6 +28,12 @@ export interface PipelineSettings {
   readonly bulkheadQueueTimeoutMs: number;
 }
 
+/** What a caller may tell the pipeline about one call. */
+export interface CallOptions {
+  /** Epoch ms by which the caller's signal is sure to abort (the caller's own deadline). */
+  readonly abortsAt?: number;
+}
+
 export interface PipelineSnapshot {
   readonly name: string;
   readonly breaker: CircuitBreakerSnapshot;
@@ -117,23 +123,37 @@ export class ResiliencePipeline implements Policy {
     this.retryOnce = this.retry.withIdempotency(false);
   }
 
-  /** Runs an idempotent call (it may be retried). */
-  execute<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
-    return this.run(fn, signal, this.retry);
+  /**
+   * Runs an idempotent call (it may be retried).
+   * @param options.abortsAt epoch ms by which `signal` is sure to abort (the caller's own
+   *   deadline): when that comes before this pipeline's attempt timeout and deadline could
+   *   fire, the call runs on `signal` itself, with no controller or timer of its own.
+   */
+  execute<T>(
+    fn: (context: PolicyContext) => Promise<T> | T,
+    signal: AbortSignal = NEVER_ABORTED,
+    options?: CallOptions,
+  ): Promise<T> {
+    return this.run(fn, signal, this.retry, options?.abortsAt);
   }
 
   /** Runs a call that must not be repeated (POST without an idempotency key): never retried. */
-  executeOnce<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
-    return this.run(fn, signal, this.retryOnce);
+  executeOnce<T>(
+    fn: (context: PolicyContext) => Promise<T> | T,
+    signal: AbortSignal = NEVER_ABORTED,
+    options?: CallOptions,
+  ): Promise<T> {
+    return this.run(fn, signal, this.retryOnce, options?.abortsAt);
   }
 
   private async run<T>(
     fn: (context: PolicyContext) => Promise<T> | T,
     signal: AbortSignal,
     retry: RetryPolicy,
+    abortsAt: number | undefined,
   ): Promise<T> {
     signal.throwIfAborted();
-    const call = new SharedTimeouts(this.deadline, this.attemptTimeout, signal);
+    const call = new SharedTimeouts(this.deadline, this.attemptTimeout, signal, abortsAt);
     const attempt = call.attemptOf(fn);
     return call.run((callSignal) =>
       this.bulkhead.execute(

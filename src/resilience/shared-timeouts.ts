@@ -34,10 +34,17 @@ const noop = (): undefined => undefined;
  *   controllers, the signal of an attempt that already failed may still
  *   abort later, when a later attempt on the same controller times out or
  *   the deadline passes: a failed attempt has nothing left worth keeping.
+ * - A caller that says when its signal aborts at the latest (`abortsAt`, its
+ *   own deadline) before either timeout could fire gets neither a controller
+ *   nor a timer: the call and its attempts run on the caller's signal, since
+ *   no timeout of this call could ever be seen; its abort still rejects at once.
  * - The timer and the link to the caller are removed when the call settles.
  */
 export class SharedTimeouts {
-  private controller = new AbortController();
+  /** Undefined when the call runs on the caller's own signal (see `abortsAt`). */
+  private controller: AbortController | undefined;
+  /** The signal the call runs on: the controller's, or the caller's. */
+  private signal: AbortSignal;
   private timer: ReturnType<typeof setTimeout> | undefined;
   /** What the armed timer stands for when it fires. */
   private timerScope: 'attempt' | 'deadline';
@@ -50,15 +57,26 @@ export class SharedTimeouts {
   private reason: unknown;
   private stoppedCall = false;
 
+  /**
+   * @param abortsAt epoch ms by which the caller guarantees `caller` aborts (its own deadline), if it does.
+   */
   constructor(
     private readonly deadline: TimeoutPolicy,
     private readonly attempt: TimeoutPolicy,
     caller: AbortSignal,
+    abortsAt?: number,
   ) {
     this.deadlineAt = performance.now() + deadline.timeoutMs;
+    const firstTimeoutMs = Math.min(attempt.timeoutMs, deadline.timeoutMs);
     // Most calls start their first attempt at once: arm for it now, and restart it when it does start.
     this.timerScope = attempt.timeoutMs < deadline.timeoutMs ? 'attempt' : 'deadline';
-    this.timer = setTimeout(this.onTimer, Math.min(attempt.timeoutMs, deadline.timeoutMs));
+    if (caller !== NEVER_ABORTED && abortsAt !== undefined && abortsAt - Date.now() <= firstTimeoutMs) {
+      this.signal = caller;
+    } else {
+      this.controller = new AbortController();
+      this.signal = this.controller.signal;
+      this.timer = setTimeout(this.onTimer, firstTimeoutMs);
+    }
     this.link =
       caller === NEVER_ABORTED
         ? undefined
@@ -68,7 +86,7 @@ export class SharedTimeouts {
   }
 
   /** The signal the call currently runs on (read afresh by the retry). */
-  readonly current = (): AbortSignal => this.controller.signal;
+  readonly current = (): AbortSignal => this.signal;
 
   /** Runs the outer layers on the call's signal; rejects at once when the deadline passes or the caller aborts. */
   async run<T>(layers: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -76,7 +94,7 @@ export class SharedTimeouts {
       this.stopCall = resolve;
     });
     try {
-      const work = layers(this.controller.signal);
+      const work = layers(this.signal);
       // Abandoned work may reject later: keep that from ever counting as unhandled.
       work.catch(noop);
       const outcome = await Promise.race([work, stopped]);
@@ -92,9 +110,9 @@ export class SharedTimeouts {
   /** One attempt of `fn` on the current controller, bounded by the attempt timeout. */
   attemptOf<T>(fn: (context: PolicyContext) => Promise<T> | T): () => Promise<T> {
     return async () => {
-      const signal = this.controller.signal;
+      const signal = this.signal;
       signal.throwIfAborted();
-      this.armForAttempt();
+      if (this.controller !== undefined) this.armForAttempt();
       this.inAttempt = true;
       const stopped = new Promise<typeof STOPPED>((resolve) => {
         this.stopAttempt = resolve;
@@ -115,7 +133,9 @@ export class SharedTimeouts {
         this.stopAttempt = undefined;
         // A failed attempt's timer gives way to the deadline for the retry's wait. After a
         // success the call is ending: nothing waits on the timer any more.
-        if (!succeeded && this.timerScope === 'attempt' && !this.stoppedCall) this.armDeadline();
+        if (!succeeded && this.timer !== undefined && this.timerScope === 'attempt' && !this.stoppedCall) {
+          this.armDeadline();
+        }
       }
     };
   }
@@ -152,9 +172,10 @@ export class SharedTimeouts {
       const aborted = this.controller;
       // The call goes on (a retry) with a fresh controller; the timer now stands for the deadline.
       this.controller = new AbortController();
+      this.signal = this.controller.signal;
       this.armDeadline();
       this.attempt.expire((error) => {
-        aborted.abort(error);
+        aborted?.abort(error);
       });
       this.stopAttempt?.(STOPPED);
       return;
@@ -170,7 +191,7 @@ export class SharedTimeouts {
     this.reason = reason;
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.controller.abort(reason);
+    this.controller?.abort(reason);
     this.stopAttempt?.(STOPPED);
     this.stopCall?.(STOPPED);
   }

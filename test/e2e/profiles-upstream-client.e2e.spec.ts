@@ -90,29 +90,36 @@ describe('HttpUpstreamClient on undici', () => {
     expect(client.stats().running).toBe(0);
   });
 
-  it("an aborted call rejects with the caller's reason, cuts the upstream request, and the next call works", async () => {
-    const client = clientOf();
-    await sim.setFaults('posts', { latencyMs: 5000 });
-    const caller = new AbortController();
-    const reason = new CancelledError('profile', 'client left');
-    const pending = client.getArray('users/1/posts', callWith(caller.signal));
-    await eventually(async () => (await sim.state()).stats.posts.inFlight === 1);
-    const started = Date.now();
-    caller.abort(reason);
-    await expect(pending).rejects.toBe(reason);
-    // The socket was destroyed, not left to finish the 5 s answer.
-    await eventually(async () => (await sim.state()).stats.posts.inFlight === 0);
-    expect(Date.now() - started).toBeLessThan(1500);
-    // The pool holds no request for it any more (it may have opened a fresh, free socket).
-    await eventually(async () => {
-      const { running, pending } = client.stats();
-      return Promise.resolve(running === 0 && pending === 0);
-    });
+  // 1000 ms: the caller's deadline comes before the 2000 ms attempt timeout, so the call runs on its signal.
+  it.each([3000, 1000])(
+    "an aborted call (deadline in %p ms) rejects with the caller's reason, cuts the upstream request, and the next call works",
+    async (deadlineInMs) => {
+      const client = clientOf();
+      await sim.setFaults('posts', { latencyMs: 5000 });
+      const caller = new AbortController();
+      const reason = new CancelledError('profile', 'client left');
+      const pending = client.getArray('users/1/posts', {
+        ...callWith(caller.signal),
+        deadlineAt: Date.now() + deadlineInMs,
+      });
+      await eventually(async () => (await sim.state()).stats.posts.inFlight === 1);
+      const started = Date.now();
+      caller.abort(reason);
+      await expect(pending).rejects.toBe(reason);
+      // The socket was destroyed, not left to finish the 5 s answer.
+      await eventually(async () => (await sim.state()).stats.posts.inFlight === 0);
+      expect(Date.now() - started).toBeLessThan(1500);
+      // The pool holds no request for it any more (it may have opened a fresh, free socket).
+      await eventually(async () => {
+        const { running, pending } = client.stats();
+        return Promise.resolve(running === 0 && pending === 0);
+      });
 
-    await sim.setFaults('posts', { latencyMs: 0 });
-    await expect(client.getArray('users/1/posts', callWith())).resolves.not.toHaveLength(0);
-    expect((await sim.state()).stats.posts).toMatchObject({ requests: 2, inFlight: 0 });
-  });
+      await sim.setFaults('posts', { latencyMs: 0 });
+      await expect(client.getArray('users/1/posts', callWith())).resolves.not.toHaveLength(0);
+      expect((await sim.state()).stats.posts).toMatchObject({ requests: 2, inFlight: 0 });
+    },
+  );
 
   it("times out an attempt with scope 'attempt', cutting each attempt's request upstream", async () => {
     const client = clientOf({ timeoutMs: 100, retryMaxAttempts: 2 });
