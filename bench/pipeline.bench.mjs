@@ -1,10 +1,13 @@
 // Micro-benchmark: the composed resilience pipeline (deadline → bulkhead →
-// breaker → retry → attempt timeout) around a no-op async call, against the
+// breaker → retry → attempt timeout, the deadline and the attempt sharing one
+// controller and timer) around a no-op async call, without and with a caller
+// signal, against the
 // bare call, in the same process and run. Rounds alternate so drift and noise
 // hit both sides alike; the report gives medians and the overhead per call.
 //
 //   npm run bench:resilience            (builds first)
 //   node bench/pipeline.bench.mjs --calls 200000 --rounds 7 --json
+/* global AbortController */
 import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { ResiliencePipeline } from '../dist/resilience/pipeline.js';
@@ -42,6 +45,8 @@ const settings = {
 const pipeline = new ResiliencePipeline('bench', settings);
 const limited = wrap(new RateLimiterPolicy({ name: 'bench-limit', ratePerSec: 1e12, capacity: 1e12 }), pipeline);
 const noop = async () => 1;
+// The profiles pass their round's signal: the call links to it (one fan-out entry per call).
+const caller = new AbortController().signal;
 
 async function time(run) {
   const start = process.hrtime.bigint();
@@ -52,6 +57,7 @@ async function time(run) {
 const scenarios = {
   bare: () => noop(),
   pipeline: () => pipeline.execute(noop),
+  'pipeline, caller signal': () => pipeline.execute(noop, caller),
   'rate limit + pipeline': () => limited.execute(noop),
 };
 // Warm up the JIT on every path before measuring.

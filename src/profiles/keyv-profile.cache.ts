@@ -51,7 +51,9 @@ export class KeyvProfileCache extends ProfileCache {
               },
               { throwOnConnectError: false, throwOnErrors: false, connectionTimeout: 500 },
             ),
-            namespace: `${keyPrefix}profile`,
+            // v2: entries hold the serialised body. A new namespace, so that during a rolling
+            // deploy an older instance never reads one (nor this one an older entry).
+            namespace: `${keyPrefix}profile-v2`,
             useKeyPrefix: true,
           });
     this.keyv.on('error', (error: unknown) => {

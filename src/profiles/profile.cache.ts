@@ -1,8 +1,8 @@
-import type { Profile } from './profile.js';
-
 /** A complete profile as stored: never a degraded one. */
 export interface CachedProfile {
-  readonly profile: Omit<Profile, 'degraded' | 'stale'>;
+  /** The profile serialised as sent (`degraded: []` last), so a hit sends these bytes as they are. */
+  readonly body: string;
+  /** ETag of `body`. */
   readonly etag: string;
   /** Epoch ms when it was stored; fresh until storedAt + PROFILE_CACHE_TTL_MS. */
   readonly storedAt: number;

@@ -9,6 +9,8 @@ export class ProfileMetrics {
   private readonly cacheErrors: Counter<'op'>;
   private readonly degraded: Counter<'upstream'>;
   private readonly singleFlightJoins: Counter;
+  /** One child per outcome, bound once: `inc({ result })` would hash the labels on every request. */
+  private readonly cacheResultOf: Readonly<Record<CacheStatus, { inc(): void }>>;
 
   constructor(registry: MetricsRegistry) {
     this.cacheResults = new Counter({
@@ -17,6 +19,11 @@ export class ProfileMetrics {
       labelNames: ['result'] as const,
       registers: [registry],
     });
+    this.cacheResultOf = {
+      HIT: this.cacheResults.labels({ result: 'hit' }),
+      MISS: this.cacheResults.labels({ result: 'miss' }),
+      STALE: this.cacheResults.labels({ result: 'stale' }),
+    };
     this.cacheErrors = new Counter({
       name: 'profile_cache_errors_total',
       help: 'Cache operations that failed or timed out (the request went on without the cache)',
@@ -37,7 +44,7 @@ export class ProfileMetrics {
   }
 
   cache(result: CacheStatus): void {
-    this.cacheResults.inc({ result: result.toLowerCase() });
+    this.cacheResultOf[result].inc();
   }
   cacheError(op: 'get' | 'set' | 'delete' | 'store'): void {
     this.cacheErrors.inc({ op });

@@ -5,7 +5,7 @@ import type { ProblemDocument } from '../common/errors/problem-document.js';
 import { currentRequestId } from '../common/http/request-context.js';
 import { AppConfig } from '../config/app-config.js';
 import type { Profile } from './profile.js';
-import { ProfilesService } from './profiles.service.js';
+import { profileOf, ProfilesService } from './profiles.service.js';
 
 export type BatchResult =
   | { readonly userId: number; readonly status: 200; readonly profile: Profile }
@@ -26,7 +26,7 @@ export class ProfilesBatchService {
       userIds.map((userId) =>
         limit(async (): Promise<BatchResult> => {
           try {
-            const { profile } = await this.profiles.get(userId, signal);
+            const profile = profileOf(await this.profiles.get(userId, signal));
             return { userId, status: 200, profile };
           } catch (error) {
             // Each failure becomes that entry's problem; the batch itself still answers 200.

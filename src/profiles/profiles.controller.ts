@@ -6,7 +6,6 @@ import { ParseIdPipe } from '../common/http/parse-id.pipe.js';
 import { RequestSignal } from '../resilience/nest/request-signal.js';
 import { BatchProfilesDto } from './dto/batch-profiles.dto.js';
 import { BatchResponseDto, ProfileDto } from './dto/profile.dto.js';
-import type { Profile } from './profile.js';
 import { ProfilesBatchService, type BatchResult } from './profiles-batch.service.js';
 import { ProfilesService } from './profiles.service.js';
 
@@ -33,15 +32,17 @@ export class ProfilesController {
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @RequestSignal() signal: AbortSignal,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<Profile | undefined> {
-    const { profile, cache, etag } = await this.profiles.get(userId, signal);
+  ): Promise<string | undefined> {
+    // The body arrives serialised (the ETag hashes those bytes): it is sent as it is.
+    const { body, degraded, cache, etag } = await this.profiles.get(userId, signal);
     void reply.header('x-cache', cache).header('etag', etag).header('cache-control', 'private, no-cache');
-    if (profile.degraded.length > 0) void reply.header('x-degraded', profile.degraded.join(', '));
+    if (degraded.length > 0) void reply.header('x-degraded', degraded.join(', '));
     if (matches(ifNoneMatch, etag)) {
       void reply.status(304);
       return undefined;
     }
-    return profile;
+    void reply.type('application/json; charset=utf-8');
+    return body;
   }
 
   @Post('batch')

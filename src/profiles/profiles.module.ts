@@ -1,4 +1,3 @@
-import { HttpModule, HttpService } from '@nestjs/axios';
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { PolicyRegistry } from '../resilience/nest/policy.registry.js';
@@ -16,13 +15,13 @@ import { CommentsUpstream, PostsUpstream } from './upstream.port.js';
 import { UpstreamUrls } from './upstream-urls.js';
 
 const client = (name: 'posts' | 'comments') => ({
-  inject: [HttpService, PolicyRegistry, UpstreamUrls, AppConfig],
-  useFactory: (http: HttpService, registry: PolicyRegistry, urls: UpstreamUrls, config: AppConfig) =>
-    new HttpUpstreamClient(http, registry.get(name), urls[name], config.upstreams.maxSockets),
+  inject: [PolicyRegistry, UpstreamUrls, AppConfig],
+  useFactory: (registry: PolicyRegistry, urls: UpstreamUrls, config: AppConfig) =>
+    new HttpUpstreamClient(registry.get(name), urls[name], config.upstreams.maxSockets),
 });
 
 @Module({
-  imports: [HttpModule.register({}), UsersModule],
+  imports: [UsersModule],
   controllers: [ProfilesController],
   providers: [
     ProfilesService,
@@ -55,8 +54,7 @@ export class ProfilesModule implements OnApplicationShutdown {
     @Inject('COMMENTS_CLIENT') private readonly commentsClient: HttpUpstreamClient,
   ) {}
 
-  onApplicationShutdown(): void {
-    this.postsClient.close();
-    this.commentsClient.close();
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([this.postsClient.close(), this.commentsClient.close()]);
   }
 }

@@ -14,15 +14,42 @@ import type { CacheStatus, Comment, Post, Profile, UpstreamName } from './profil
 import { CommentsUpstream, PostsUpstream, type UpstreamCall } from './upstream.port.js';
 
 export interface ProfileResult {
-  readonly profile: Profile;
+  /** The response body, serialised once: a {@link Profile} as JSON, what the ETag hashes. */
+  readonly body: string;
+  /** Upstreams whose part is missing (the body's `degraded`). */
+  readonly degraded: readonly UpstreamName[];
   readonly cache: CacheStatus;
   readonly etag: string;
+  /** The profile as an object, when the result was built from one (not a cache hit). */
+  readonly profile?: Profile;
 }
 
 const DEADLINE = Symbol('deadline');
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown } | typeof DEADLINE;
 
-const etagOf = (body: unknown): string => `"${createHash('sha1').update(JSON.stringify(body)).digest('base64url')}"`;
+const etagOf = (body: string): string => `"${createHash('sha1').update(body).digest('base64url')}"`;
+
+/** A fresh profile, serialised once, with the ETag of those bytes. */
+interface Fresh {
+  readonly profile: Profile;
+  readonly body: string;
+  readonly etag: string;
+}
+
+const serialise = (profile: Profile): Fresh => {
+  const body = JSON.stringify(profile);
+  return { profile, body, etag: etagOf(body) };
+};
+
+/**
+ * The stored body of a complete profile ends with `"degraded":[]}` (the last
+ * field); a stale answer is that body with `"stale":true` added, the same
+ * bytes `JSON.stringify` gives the profile with `stale: true` added last.
+ */
+const staleBodyOf = (body: string): string => `${body.slice(0, -1)},"stale":true}`;
+
+/** The profile of a result, parsing the body when the result came from the cache. */
+export const profileOf = (result: ProfileResult): Profile => result.profile ?? (JSON.parse(result.body) as Profile);
 
 /**
  * Aggregates a user (this service's database) with their posts and comments
@@ -33,7 +60,7 @@ const etagOf = (body: unknown): string => `"${createHash('sha1').update(JSON.str
 @Injectable()
 export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ProfilesService.name);
-  private readonly inFlight = new Map<number, Promise<Profile>>();
+  private readonly inFlight = new Map<number, Promise<Fresh>>();
   private unsubscribe: (() => void)[] = [];
 
   constructor(
@@ -61,30 +88,32 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
   async get(userId: number, signal?: AbortSignal): Promise<ProfileResult> {
     const { cacheTtlMs, staleTtlMs } = this.config.profiles;
     const cacheOn = cacheTtlMs > 0;
-    const cached = cacheOn ? await this.cache.get(userId) : undefined;
+    const stored = cacheOn ? await this.cache.get(userId) : undefined;
+    // An entry written by an older release (no serialised body) counts as a miss.
+    const cached = typeof stored?.body === 'string' ? stored : undefined;
     if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs) {
       this.metrics.cache('HIT');
-      const profile: Profile = { ...cached.profile, degraded: [] };
-      return { profile, cache: 'HIT', etag: cached.etag };
+      return { body: cached.body, degraded: [], cache: 'HIT', etag: cached.etag };
     }
 
     const fresh = await this.untilAborted(this.shared(userId), signal);
-    if (fresh.degraded.length === 0) {
+    const { degraded } = fresh.profile;
+    if (degraded.length === 0) {
       this.metrics.cache('MISS');
-      return { profile: fresh, cache: 'MISS', etag: etagOf(fresh) };
+      return { ...fresh, degraded, cache: 'MISS' };
     }
     // An upstream failed: a recent complete profile beats a degraded one.
     if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs + staleTtlMs) {
       this.metrics.cache('STALE');
-      const profile: Profile = { ...cached.profile, degraded: [], stale: true };
-      return { profile, cache: 'STALE', etag: etagOf(profile) };
+      const body = staleBodyOf(cached.body);
+      return { body, degraded: [], cache: 'STALE', etag: etagOf(body) };
     }
     this.metrics.cache('MISS');
-    return { profile: fresh, cache: 'MISS', etag: etagOf(fresh) };
+    return { ...fresh, degraded, cache: 'MISS' };
   }
 
   /** Single flight: concurrent requests for one user share one round of upstream calls. */
-  private shared(userId: number): Promise<Profile> {
+  private shared(userId: number): Promise<Fresh> {
     const existing = this.inFlight.get(userId);
     if (existing !== undefined) {
       this.metrics.joined();
@@ -93,13 +122,14 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
     // The round ends once the cache holds its result, so a request whose cache read
     // missed just before the write still finds the round and joins it.
     const round = this.assemble(userId)
-      .then(async (fresh) => {
+      .then(async (profile) => {
+        // Serialised once per round: every request that joined it sends these bytes.
+        const fresh = serialise(profile);
         const { cacheTtlMs, staleTtlMs } = this.config.profiles;
-        if (cacheTtlMs > 0 && fresh.degraded.length === 0) {
-          const { user, posts, comments } = fresh;
+        if (cacheTtlMs > 0 && profile.degraded.length === 0) {
           await this.cache.set(
             userId,
-            { profile: { user, posts, comments }, etag: etagOf(fresh), storedAt: Date.now() },
+            { body: fresh.body, etag: fresh.etag, storedAt: Date.now() },
             cacheTtlMs + staleTtlMs,
           );
         }

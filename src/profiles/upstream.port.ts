@@ -3,6 +3,7 @@ import type { Comment, Post } from './profile.js';
 /** Per-call context: the abort signal and the absolute deadline (epoch ms) to pass downstream. */
 export interface UpstreamCall {
   readonly signal: AbortSignal;
+  /** Epoch ms; `signal` aborts by then at the latest (the round's deadline timer). */
   readonly deadlineAt: number;
   readonly requestId: string | undefined;
 }

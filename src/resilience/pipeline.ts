@@ -1,10 +1,11 @@
 import { exponentialBackoff } from './backoff.js';
 import { BulkheadPolicy, type BulkheadSnapshot } from './bulkhead.policy.js';
 import { CircuitBreakerPolicy, type CircuitBreakerSnapshot } from './circuit-breaker.policy.js';
-import { NEVER_ABORTED, wrap, type Policy, type PolicyContext } from './policy.js';
+import { NEVER_ABORTED, type Policy, type PolicyContext } from './policy.js';
 import { isBulkheadRejectedError, isCancelledError, isRateLimitedError } from './resilience.errors.js';
 import { RetryBudget, type RetryBudgetSnapshot } from './retry-budget.js';
 import { RetryPolicy } from './retry.policy.js';
+import { SharedTimeouts } from './shared-timeouts.js';
 import { TimeoutPolicy } from './timeout.policy.js';
 
 /** Settings of one dependency's pipeline; every field has a config name (see README). */
@@ -25,6 +26,12 @@ export interface PipelineSettings {
   readonly bulkheadMaxConcurrent: number;
   readonly bulkheadMaxQueue: number;
   readonly bulkheadQueueTimeoutMs: number;
+}
+
+/** What a caller may tell the pipeline about one call. */
+export interface CallOptions {
+  /** Epoch ms by which the caller's signal is sure to abort (the caller's own deadline). */
+  readonly abortsAt?: number;
 }
 
 export interface PipelineSnapshot {
@@ -59,6 +66,11 @@ export function countsAgainstDependency(error: unknown): boolean {
  * One dependency's composed policies, in the documented order:
  * overall deadline → bulkhead → circuit breaker → retry (with budget) → timeout per attempt.
  *
+ * The deadline and the attempt timeouts of one call share one AbortController
+ * and one timer ({@link SharedTimeouts}); a second controller is made only
+ * when an attempt times out and the call retries. Reasons, events and
+ * clean-up are those of `wrap(deadline, bulkhead, breaker, retry, attemptTimeout)`.
+ *
  * @example
  * const posts = registry.get('posts');
  * const body = await posts.execute(({ signal }) => http.get(url, { signal }), request.signal);
@@ -71,8 +83,7 @@ export class ResiliencePipeline implements Policy {
   readonly budget: RetryBudget;
   readonly attemptTimeout: TimeoutPolicy;
   readonly deadline: TimeoutPolicy;
-  private readonly idempotent: Policy;
-  private readonly nonIdempotent: Policy;
+  private readonly retryOnce: RetryPolicy;
 
   constructor(
     readonly name: string,
@@ -109,24 +120,47 @@ export class ResiliencePipeline implements Policy {
       budget: this.budget,
     });
     this.attemptTimeout = new TimeoutPolicy({ name, timeoutMs: settings.timeoutMs, scope: 'attempt' });
-    this.idempotent = wrap(this.deadline, this.bulkhead, this.breaker, this.retry, this.attemptTimeout);
-    this.nonIdempotent = wrap(
-      this.deadline,
-      this.bulkhead,
-      this.breaker,
-      this.retry.withIdempotency(false),
-      this.attemptTimeout,
-    );
+    this.retryOnce = this.retry.withIdempotency(false);
   }
 
-  /** Runs an idempotent call (it may be retried). */
-  execute<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
-    return this.idempotent.execute(fn, signal);
+  /**
+   * Runs an idempotent call (it may be retried).
+   * @param options.abortsAt epoch ms by which `signal` is sure to abort (the caller's own
+   *   deadline): when that comes before this pipeline's attempt timeout and deadline could
+   *   fire, the call runs on `signal` itself, with no controller or timer of its own.
+   */
+  execute<T>(
+    fn: (context: PolicyContext) => Promise<T> | T,
+    signal: AbortSignal = NEVER_ABORTED,
+    options?: CallOptions,
+  ): Promise<T> {
+    return this.run(fn, signal, this.retry, options?.abortsAt);
   }
 
   /** Runs a call that must not be repeated (POST without an idempotency key): never retried. */
-  executeOnce<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
-    return this.nonIdempotent.execute(fn, signal);
+  executeOnce<T>(
+    fn: (context: PolicyContext) => Promise<T> | T,
+    signal: AbortSignal = NEVER_ABORTED,
+    options?: CallOptions,
+  ): Promise<T> {
+    return this.run(fn, signal, this.retryOnce, options?.abortsAt);
+  }
+
+  private async run<T>(
+    fn: (context: PolicyContext) => Promise<T> | T,
+    signal: AbortSignal,
+    retry: RetryPolicy,
+    abortsAt: number | undefined,
+  ): Promise<T> {
+    signal.throwIfAborted();
+    const call = new SharedTimeouts(this.deadline, this.attemptTimeout, signal, abortsAt);
+    const attempt = call.attemptOf(fn);
+    return call.run((callSignal) =>
+      this.bulkhead.execute(
+        ({ signal: admitted }) => this.breaker.execute(() => retry.executeOn(attempt, call.current), admitted),
+        callSignal,
+      ),
+    );
   }
 
   snapshot(): PipelineSnapshot {

@@ -141,8 +141,21 @@ export class RetryPolicy implements Policy {
     return view;
   }
 
-  async execute<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
+  execute<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
+    return this.executeOn(fn, () => signal);
+  }
+
+  /**
+   * {@link execute} with the caller's signal read afresh at every point it is
+   * consulted (before each attempt, after a failure, for the wait), for an
+   * outer policy that may replace it between attempts: the pipeline's shared
+   * deadline hands out a new controller once an attempt timeout has aborted
+   * the one the attempt ran on.
+   * @internal
+   */
+  async executeOn<T>(fn: (context: PolicyContext) => Promise<T> | T, current: () => AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      const signal = current();
       signal.throwIfAborted();
       // The budget's ratio is retries per logical call, so only first attempts count as calls.
       if (attempt === 1) this.options.budget?.recordCall();
@@ -150,13 +163,13 @@ export class RetryPolicy implements Policy {
         return await fn({ signal });
       } catch (error) {
         // Failing after the caller stopped is expected; the caller's reason is the real one.
-        signal.throwIfAborted();
+        current().throwIfAborted();
         const delayMs = this.nextDelay(error, attempt);
         if (delayMs === undefined) throw error;
         if (this.retryEmitter.hasListeners) {
           this.retryEmitter.emit({ name: this.name, attempt, delayMs, error });
         }
-        if (delayMs > 0) await sleep(delayMs, signal);
+        if (delayMs > 0) await sleep(delayMs, current());
       }
     }
   }

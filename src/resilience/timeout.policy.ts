@@ -71,6 +71,19 @@ export class TimeoutPolicy implements Policy {
     this.scope = options.scope;
   }
 
+  /**
+   * Time is up, as this policy's own timer would say it: `abort` gets the
+   * {@link TimeoutError}, then `onTimeout` fires. For the pipeline's shared
+   * deadline and attempt timer, which runs both policies on one controller.
+   * @internal
+   */
+  expire(abort: (error: TimeoutError) => void): void {
+    abort(new TimeoutError(this.name, this.timeoutMs, this.scope));
+    if (this.timeoutEmitter.hasListeners) {
+      this.timeoutEmitter.emit({ name: this.name, timeoutMs: this.timeoutMs, scope: this.scope });
+    }
+  }
+
   async execute<T>(fn: (context: PolicyContext) => Promise<T> | T, signal: AbortSignal = NEVER_ABORTED): Promise<T> {
     signal.throwIfAborted();
     const derived = deriveSignal(signal);

@@ -3,6 +3,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { registerInstrumentations } from '@opentelemetry/instrumentation';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   BatchSpanProcessor,
@@ -37,9 +38,10 @@ interface FastifyHandlerStart {
 
 /**
  * Registers the tracer provider (W3C trace context, AsyncLocalStorage
- * context), exports spans in batches over OTLP/HTTP JSON, and patches `http`
- * (the Fastify server and the axios upstream calls, which also carry
- * `traceparent`) and `pg` (queries and pool connects under a request's span).
+ * context), exports spans in batches over OTLP/HTTP JSON, patches `http`
+ * (the Fastify server) and `pg` (queries and pool connects under a request's
+ * span), and follows undici's diagnostics channels for the upstream calls
+ * (client spans that also inject `traceparent`).
  */
 export function startOpenTelemetry(settings: OpenTelemetrySettings, logLevel: LevelWithSilent): TracingHandle {
   const log = createLogger(logLevel).child({ component: 'opentelemetry' });
@@ -91,6 +93,8 @@ export function startOpenTelemetry(settings: OpenTelemetrySettings, logLevel: Le
       }),
       // Without a parent span, the outbox worker's polling would be a root trace every 500 ms.
       new PgInstrumentation({ requireParentSpan: true }),
+      // The upstream calls (undici pools): traced inside a request only, like outgoing http.
+      new UndiciInstrumentation({ requireParentforSpans: true }),
     ],
   });
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { SimulatorClient } from '../../src/upstream/simulator.client.js';
 import { startSimulatorProcess } from '../support/simulator-process.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
@@ -39,10 +40,13 @@ async function profile(t: TestApp, userId: number, headers: Record<string, strin
   return {
     status: res.status,
     ms: performance.now() - started,
+    text,
     headers: res.headers,
     body: (text === '' ? undefined : JSON.parse(text)) as Record<string, any>,
   };
 }
+
+const sha1Etag = (text: string): string => `"${createHash('sha1').update(text).digest('base64url')}"`;
 
 const metric = async (t: TestApp, pattern: RegExp): Promise<number> => {
   const text = await (await fetch(`${t.url}/metrics`)).text();
@@ -237,6 +241,10 @@ describe('profiles with the cache', () => {
     expect(stale.body['stale']).toBe(true);
     expect(stale.body['degraded']).toEqual([]);
     expect(stale.body['posts']).toEqual(first.body['posts']);
+    // The stored bytes plus "stale": the same keys in the same order, and an ETag of its own.
+    expect(Object.keys(stale.body)).toEqual(['user', 'posts', 'comments', 'degraded', 'stale']);
+    expect(stale.text).toBe(JSON.stringify({ ...first.body, stale: true }));
+    expect(stale.headers.get('etag')).toBe(sha1Etag(stale.text));
     expect(await metric(t, /profile_cache_requests_total\{result="stale"\} (\d+)/)).toBeGreaterThanOrEqual(1);
   });
 
@@ -245,6 +253,14 @@ describe('profiles with the cache', () => {
     const first = await profile(t, id);
     const etag = first.headers.get('etag')!;
     expect(etag).toMatch(/^"[\w-]+"$/);
+    // Serialised once: the ETag is the hash of the very bytes sent, and a hit sends the same bytes.
+    expect(etag).toBe(sha1Etag(first.text));
+    expect(first.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    const hit = await profile(t, id);
+    expect(hit.headers.get('x-cache')).toBe('HIT');
+    expect(hit.text).toBe(first.text);
+    expect(hit.headers.get('etag')).toBe(etag);
+    expect(hit.headers.get('content-type')).toBe('application/json; charset=utf-8');
     const notModified = await profile(t, id, { 'if-none-match': etag });
     expect(notModified.status).toBe(304);
     expect(notModified.body).toBeUndefined();
