@@ -4,7 +4,8 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await startTestApp();
+  // Debug level: the request-id test reads the service's 'user created' line.
+  t = await startTestApp({ LOG_LEVEL: 'debug' });
 });
 afterAll(async () => {
   await t.close();
