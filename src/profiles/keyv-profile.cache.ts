@@ -3,21 +3,19 @@ import { Logger } from '@nestjs/common';
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { withTimeout } from '../common/async/with-timeout.js';
-import { BoundedMap } from './bounded-map.js';
 import { ProfileCache, type CachedProfile } from './profile.cache.js';
 
 const OP_TIMEOUT_MS = 150;
-const MEMORY_MAX_ENTRIES = 50_000;
 
 export interface CacheCounters {
   error(op: 'get' | 'set' | 'delete' | 'store'): void;
 }
 
 /**
- * cache-manager 7 on Keyv: an in-memory LRU by default, Redis through
- * @keyv/redis when REDIS_URL is set, so instances share profiles. Every
- * operation is bounded by a short timeout; a Redis outage means no shared
- * cache, never an error.
+ * The shared profile cache (REDIS_URL set): cache-manager 7 on Keyv with
+ * @keyv/redis, so instances share profiles. Every operation is bounded by a
+ * short timeout; a Redis outage means no shared cache, never an error.
+ * Without Redis the module binds MemoryProfileCache instead.
  */
 export class KeyvProfileCache extends ProfileCache {
   private readonly logger = new Logger('ProfileCache');
@@ -26,36 +24,25 @@ export class KeyvProfileCache extends ProfileCache {
   private lastErrorLogAt = 0;
 
   constructor(
-    redisUrl: string | undefined,
+    redisUrl: string,
     keyPrefix: string,
     private readonly counters: CacheCounters,
   ) {
     super();
-    this.keyv =
-      redisUrl === undefined
-        ? new Keyv({
-            store: new BoundedMap<string, unknown>(MEMORY_MAX_ENTRIES),
-            namespace: 'profile',
-            // In memory the entry is kept as the object itself: a JSON round trip on every
-            // hit was most of a cached profile's cost. Entries are never mutated (the
-            // service copies before adding fields).
-            serialize: undefined,
-            deserialize: undefined,
-          })
-        : new Keyv({
-            store: new KeyvRedis(
-              {
-                url: redisUrl,
-                disableOfflineQueue: true,
-                socket: { connectTimeout: 1000, reconnectStrategy: (n: number) => Math.min(50 * 2 ** n, 2000) },
-              },
-              { throwOnConnectError: false, throwOnErrors: false, connectionTimeout: 500 },
-            ),
-            // v2: entries hold the serialised body. A new namespace, so that during a rolling
-            // deploy an older instance never reads one (nor this one an older entry).
-            namespace: `${keyPrefix}profile-v2`,
-            useKeyPrefix: true,
-          });
+    this.keyv = new Keyv({
+      store: new KeyvRedis(
+        {
+          url: redisUrl,
+          disableOfflineQueue: true,
+          socket: { connectTimeout: 1000, reconnectStrategy: (n: number) => Math.min(50 * 2 ** n, 2000) },
+        },
+        { throwOnConnectError: false, throwOnErrors: false, connectionTimeout: 500 },
+      ),
+      // v2: entries hold the serialised body. A new namespace, so that during a rolling
+      // deploy an older instance never reads one (nor this one an older entry).
+      namespace: `${keyPrefix}profile-v2`,
+      useKeyPrefix: true,
+    });
     this.keyv.on('error', (error: unknown) => {
       // Keyv reports store failures here and answers a miss instead of throwing.
       this.counters.error('store');

@@ -13,7 +13,8 @@ export interface CachedProfile {
  * throws: a cache that cannot answer is a miss, and a failed write is dropped.
  */
 export abstract class ProfileCache {
-  abstract get(userId: number): Promise<CachedProfile | undefined>;
+  /** The entry, synchronously where the store allows it (in memory), else a promise of it. */
+  abstract get(userId: number): CachedProfile | undefined | Promise<CachedProfile | undefined>;
   abstract set(userId: number, entry: CachedProfile, ttlMs: number): Promise<void>;
   abstract delete(userId: number): Promise<void>;
   abstract close(): Promise<void>;

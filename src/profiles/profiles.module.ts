@@ -6,6 +6,7 @@ import { HttpCommentsUpstream } from './http-comments.upstream.js';
 import { HttpPostsUpstream } from './http-posts.upstream.js';
 import { HttpUpstreamClient } from './http-upstream.client.js';
 import { KeyvProfileCache } from './keyv-profile.cache.js';
+import { MemoryProfileCache } from './memory-profile.cache.js';
 import { ProfileCache } from './profile.cache.js';
 import { ProfileMetrics } from './profile.metrics.js';
 import { ProfilesBatchService } from './profiles-batch.service.js';
@@ -44,7 +45,9 @@ const client = (name: 'posts' | 'comments') => ({
       provide: ProfileCache,
       inject: [AppConfig, ProfileMetrics],
       useFactory: (config: AppConfig, metrics: ProfileMetrics) =>
-        new KeyvProfileCache(config.redisUrl, config.redisKeyPrefix, { error: (op) => metrics.cacheError(op) }),
+        config.redisUrl === undefined
+          ? new MemoryProfileCache()
+          : new KeyvProfileCache(config.redisUrl, config.redisKeyPrefix, { error: (op) => metrics.cacheError(op) }),
     },
   ],
 })

@@ -88,7 +88,9 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
   async get(userId: number, signal?: AbortSignal): Promise<ProfileResult> {
     const { cacheTtlMs, staleTtlMs } = this.config.profiles;
     const cacheOn = cacheTtlMs > 0;
-    const stored = cacheOn ? await this.cache.get(userId) : undefined;
+    const lookup = cacheOn ? this.cache.get(userId) : undefined;
+    // An in-memory hit answers without a single await before the reply.
+    const stored = lookup instanceof Promise ? await lookup : lookup;
     // An entry written by an older release (no serialised body) counts as a miss.
     const cached = typeof stored?.body === 'string' ? stored : undefined;
     if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs) {
