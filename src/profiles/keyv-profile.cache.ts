@@ -65,7 +65,9 @@ export class KeyvProfileCache extends ProfileCache {
 
   async set(userId: number, entry: CachedProfile, ttlMs: number): Promise<void> {
     try {
-      await withTimeout(this.cache.set(String(userId), entry, ttlMs), OP_TIMEOUT_MS, 'cache set');
+      // Redis keeps the JSON text only: the encoded bytes would be stored as a JSON array of numbers.
+      const stored: CachedProfile = { body: entry.body, etag: entry.etag, storedAt: entry.storedAt };
+      await withTimeout(this.cache.set(String(userId), stored, ttlMs), OP_TIMEOUT_MS, 'cache set');
     } catch (error) {
       this.counters.error('set');
       this.warn(error);

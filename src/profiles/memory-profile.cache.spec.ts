@@ -4,13 +4,16 @@ import { MemoryProfileCache } from './memory-profile.cache.js';
 const entry = (n: number) => ({ body: `{"n":${String(n)}}`, etag: `"e${String(n)}"`, storedAt: n });
 
 describe('MemoryProfileCache', () => {
-  it('answers a hit synchronously, with the very entry stored', async () => {
+  it('answers a hit synchronously, with the body already encoded', async () => {
     const cache = new MemoryProfileCache();
     const stored = entry(1);
     await cache.set(7, stored, 1_000);
     const hit = cache.get(7);
     expect(hit).not.toBeInstanceOf(Promise);
-    expect(hit).toBe(stored);
+    expect(hit).toMatchObject(stored);
+    expect(hit?.bytes?.toString('utf8')).toBe(stored.body);
+    // Read again, the same bytes: nothing is encoded per hit.
+    expect(cache.get(7)?.bytes).toBe(hit?.bytes);
     expect(cache.get(8)).toBeUndefined();
   });
 

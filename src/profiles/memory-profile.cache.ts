@@ -33,7 +33,8 @@ export class MemoryProfileCache extends ProfileCache {
   }
 
   async set(userId: number, entry: CachedProfile, ttlMs: number): Promise<void> {
-    this.slots.set(userId, { entry, expiresAt: this.now() + ttlMs });
+    const stored = entry.bytes === undefined ? { ...entry, bytes: Buffer.from(entry.body) } : entry;
+    this.slots.set(userId, { entry: stored, expiresAt: this.now() + ttlMs });
   }
 
   async delete(userId: number): Promise<void> {

@@ -2,6 +2,8 @@
 export interface CachedProfile {
   /** The profile serialised as sent (`degraded: []` last), so a hit sends these bytes as they are. */
   readonly body: string;
+  /** `body` encoded as UTF-8, where the store keeps it (in memory): a hit then writes it without encoding. */
+  readonly bytes?: Buffer;
   /** ETag of `body`. */
   readonly etag: string;
   /** Epoch ms when it was stored; fresh until storedAt + PROFILE_CACHE_TTL_MS. */

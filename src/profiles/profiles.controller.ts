@@ -32,7 +32,7 @@ export class ProfilesController {
     @Headers('if-none-match') ifNoneMatch: string | undefined,
     @RequestSignal() signal: AbortSignal,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<string | undefined> {
+  ): Promise<Buffer | undefined> {
     // The body arrives serialised (the ETag hashes those bytes): it is sent as it is.
     const { body, degraded, cache, etag } = await this.profiles.get(userId, signal);
     void reply.header('x-cache', cache).header('etag', etag).header('cache-control', 'private, no-cache');

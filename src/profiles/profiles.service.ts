@@ -14,8 +14,8 @@ import type { CacheStatus, Comment, Post, Profile, UpstreamName } from './profil
 import { CommentsUpstream, PostsUpstream, type UpstreamCall } from './upstream.port.js';
 
 export interface ProfileResult {
-  /** The response body, serialised once: a {@link Profile} as JSON, what the ETag hashes. */
-  readonly body: string;
+  /** The response body, serialised once: a {@link Profile} as JSON in UTF-8, what the ETag hashes. */
+  readonly body: Buffer;
   /** Upstreams whose part is missing (the body's `degraded`). */
   readonly degraded: readonly UpstreamName[];
   readonly cache: CacheStatus;
@@ -27,18 +27,21 @@ export interface ProfileResult {
 const DEADLINE = Symbol('deadline');
 type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown } | typeof DEADLINE;
 
-const etagOf = (body: string): string => `"${createHash('sha1').update(body).digest('base64url')}"`;
+const etagOf = (bytes: Buffer): string => `"${createHash('sha1').update(bytes).digest('base64url')}"`;
 
-/** A fresh profile, serialised once, with the ETag of those bytes. */
+/** A fresh profile, serialised and encoded once, with the ETag of those bytes. */
 interface Fresh {
   readonly profile: Profile;
-  readonly body: string;
+  /** The JSON text, as the shared cache stores it. */
+  readonly json: string;
+  readonly body: Buffer;
   readonly etag: string;
 }
 
 const serialise = (profile: Profile): Fresh => {
-  const body = JSON.stringify(profile);
-  return { profile, body, etag: etagOf(body) };
+  const json = JSON.stringify(profile);
+  const body = Buffer.from(json);
+  return { profile, json, body, etag: etagOf(body) };
 };
 
 /**
@@ -49,7 +52,8 @@ const serialise = (profile: Profile): Fresh => {
 const staleBodyOf = (body: string): string => `${body.slice(0, -1)},"stale":true}`;
 
 /** The profile of a result, parsing the body when the result came from the cache. */
-export const profileOf = (result: ProfileResult): Profile => result.profile ?? (JSON.parse(result.body) as Profile);
+export const profileOf = (result: ProfileResult): Profile =>
+  result.profile ?? (JSON.parse(result.body.toString('utf8')) as Profile);
 
 /**
  * Aggregates a user (this service's database) with their posts and comments
@@ -95,7 +99,8 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
     const cached = typeof stored?.body === 'string' ? stored : undefined;
     if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs) {
       this.metrics.cache('HIT');
-      return { body: cached.body, degraded: [], cache: 'HIT', etag: cached.etag };
+      // In memory the entry keeps its UTF-8 bytes: a hit writes them as they are.
+      return { body: cached.bytes ?? Buffer.from(cached.body), degraded: [], cache: 'HIT', etag: cached.etag };
     }
 
     const fresh = await this.untilAborted(this.shared(userId), signal);
@@ -107,7 +112,7 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
     // An upstream failed: a recent complete profile beats a degraded one.
     if (cached !== undefined && Date.now() - cached.storedAt < cacheTtlMs + staleTtlMs) {
       this.metrics.cache('STALE');
-      const body = staleBodyOf(cached.body);
+      const body = Buffer.from(staleBodyOf(cached.body));
       return { body, degraded: [], cache: 'STALE', etag: etagOf(body) };
     }
     this.metrics.cache('MISS');
@@ -131,7 +136,7 @@ export class ProfilesService implements OnModuleInit, OnApplicationShutdown {
         if (cacheTtlMs > 0 && profile.degraded.length === 0) {
           await this.cache.set(
             userId,
-            { body: fresh.body, etag: fresh.etag, storedAt: Date.now() },
+            { body: fresh.json, bytes: fresh.body, etag: fresh.etag, storedAt: Date.now() },
             cacheTtlMs + staleTtlMs,
           );
         }
