@@ -125,6 +125,8 @@ async function startShared(config: AppConfig, logger: Logger): Promise<SharedRes
       url = database.url;
     }
     env['DATABASE_URL'] = url;
+    // Workers reach the embedded database by URL, but its connections still share one session.
+    if (database.mode === 'embedded') env['DB_NAMED_STATEMENTS'] = 'false';
     if (database.migrationsRun) await runMigrations(url, config, logger);
     env['DB_MIGRATIONS_RUN'] = 'false';
 

@@ -30,6 +30,12 @@ export interface PoolConfig {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly statementTimeoutMs: number;
+  /**
+   * Hot reads as named prepared statements. Off for servers whose connections share one
+   * session (the embedded PGlite; PgBouncer in transaction mode), where a second connection
+   * preparing the same name fails.
+   */
+  readonly namedStatements: boolean;
 }
 
 /**
@@ -149,6 +155,8 @@ export class AppConfig {
       connectTimeoutMs: env.DB_CONNECT_TIMEOUT_MS,
       idleTimeoutMs: env.DB_IDLE_TIMEOUT_MS,
       statementTimeoutMs: env.DB_STATEMENT_TIMEOUT_MS,
+      // The embedded PGlite serves every connection from one backend session.
+      namedStatements: env.DB_NAMED_STATEMENTS && env.DATABASE_URL !== undefined,
     };
     this.database =
       env.DATABASE_URL !== undefined

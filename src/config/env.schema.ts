@@ -132,6 +132,7 @@ export const envSchema = z.object({
   DB_IDLE_TIMEOUT_MS: withDefault(int('DB_IDLE_TIMEOUT_MS', 0, 3_600_000), '30000'),
   DB_STATEMENT_TIMEOUT_MS: withDefault(int('DB_STATEMENT_TIMEOUT_MS', 0, 3_600_000), '10000'),
   DB_MIGRATIONS_RUN: withDefault(bool('DB_MIGRATIONS_RUN'), 'true'),
+  DB_NAMED_STATEMENTS: withDefault(bool('DB_NAMED_STATEMENTS'), 'true'),
   READY_DB_TIMEOUT_MS: withDefault(int('READY_DB_TIMEOUT_MS', 1, 60_000), '1000'),
 
   WEB_CONCURRENCY: withDefault(int('WEB_CONCURRENCY', 1, 64), '1'),

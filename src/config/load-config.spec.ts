@@ -18,6 +18,7 @@ describe('parseConfig', () => {
       connectTimeoutMs: 5000,
       idleTimeoutMs: 30000,
       statementTimeoutMs: 10000,
+      namedStatements: false,
     });
     expect(config.log).toEqual({ level: 'info', access: true, slowMs: 1000 });
     expect(config.adminToken).toBeUndefined();
@@ -36,6 +37,11 @@ describe('parseConfig', () => {
     const config = parseConfig({ DATABASE_URL: 'postgres://u@db:5432/app', DB_POOL_SIZE: '25' });
     expect(config.database).toMatchObject({ mode: 'external', url: 'postgres://u@db:5432/app' });
     expect(config.database.pool.size).toBe(25);
+    expect(config.database.pool.namedStatements).toBe(true);
+    expect(
+      parseConfig({ DATABASE_URL: 'postgres://u@db:5432/app', DB_NAMED_STATEMENTS: 'false' }).database.pool
+        .namedStatements,
+    ).toBe(false);
   });
 
   it('treats empty values as unset', () => {

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Pool, QueryConfig } from 'pg';
 import { DataSource, type Repository } from 'typeorm';
 import { AppException } from '../common/errors/app.exception.js';
+import { AppConfig } from '../config/app-config.js';
 import { Database } from '../database/database.js';
 import { uniqueViolation } from '../database/database.errors.js';
 import { translateUnavailable } from '../database/translate-db-error.js';
@@ -33,10 +34,10 @@ const rawToUser = (r: RawUser): User => ({
 /**
  * Users in PostgreSQL. Writes go through TypeORM; the two hot reads (by id, a
  * list page) go straight to the pg pool TypeORM owns, skipping its query
- * runner, as named prepared statements (parsed once per connection) on a
- * real server. The embedded PGlite serves every pool connection from one
- * backend session, where a second connection preparing the same name fails
- * (42P05), so there they are sent unnamed.
+ * runner, as named prepared statements (parsed once per connection) unless
+ * DB_NAMED_STATEMENTS is off. The embedded PGlite serves every pool
+ * connection from one backend session, where a second connection preparing
+ * the same name fails (42P05), so there they are always sent unnamed.
  */
 @Injectable()
 export class TypeOrmUsersRepository extends UsersRepository {
@@ -44,13 +45,13 @@ export class TypeOrmUsersRepository extends UsersRepository {
   private readonly pool: Pool;
   private readonly named: boolean;
 
-  constructor(dataSource: DataSource, database: Database) {
+  constructor(dataSource: DataSource, database: Database, config: AppConfig) {
     super();
     this.repo = dataSource.getRepository(UserEntity);
     const pool = database.pool;
     if (pool === undefined) throw new Error('the pg pool behind TypeORM is not there');
     this.pool = pool;
-    this.named = database.mode === 'external';
+    this.named = config.database.pool.namedStatements;
   }
 
   async create(user: NewUser): Promise<User> {
