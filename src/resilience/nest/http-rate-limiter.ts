@@ -18,8 +18,6 @@ export interface LimiterSnapshot {
 
 interface Limiter {
   readonly limit: RouteRateLimit;
-  /** The `RateLimit-Policy` header value: fixed per policy. */
-  readonly policyHeader: string;
   readonly local: LocalTokenBucketStore;
   readonly store: RateLimiterStore;
   readonly redis: RedisTokenBucketStore | undefined;
@@ -48,23 +46,14 @@ export class HttpRateLimiter {
     this.defaultLimit = { name: 'default', rate: config.rateLimit.rate, capacity: config.rateLimit.capacity };
   }
 
-  async take(limit: RouteRateLimit, clientKey: string): Promise<TakeResult> {
-    return this.takeNow(limit, clientKey);
-  }
-
   /**
-   * {@link take}, answered synchronously when the bucket is local (no Redis):
-   * the request hook then costs no promise.
+   * Takes a token from `clientKey`'s bucket of `limit`: synchronously when the
+   * bucket is local (no Redis), so the request hook then costs no promise.
    */
-  takeNow(limit: RouteRateLimit, clientKey: string): TakeResult | Promise<TakeResult> {
+  take(limit: RouteRateLimit, clientKey: string): TakeResult | Promise<TakeResult> {
     const limiter = this.limiterFor(limit);
     if (limiter.redis === undefined) return this.count(limiter, limiter.local.takeSync(clientKey));
     return limiter.store.take(clientKey).then((result) => this.count(limiter, result));
-  }
-
-  /** The `RateLimit-Policy` header of a policy (draft-ietf-httpapi-ratelimit-headers-09). */
-  policyHeader(limit: RouteRateLimit): string {
-    return this.limiterFor(limit).policyHeader;
   }
 
   private count(limiter: Limiter, result: TakeResult): TakeResult {
@@ -114,15 +103,7 @@ export class HttpRateLimiter {
     redis?.onRecover(({ degradedForMs }) => {
       this.logger.log({ policy: limit.name, degradedForMs }, 'redis rate limiter answering again');
     });
-    const window = Math.max(0, Math.ceil(limit.capacity / limit.rate));
-    const limiter: Limiter = {
-      limit,
-      policyHeader: `"${limit.name}";q=${String(limit.capacity)};w=${String(window)}`,
-      local,
-      store: redis ?? local,
-      redis,
-      rejected: 0,
-    };
+    const limiter: Limiter = { limit, local, store: redis ?? local, redis, rejected: 0 };
     this.limiters.set(limit.name, limiter);
     return limiter;
   }

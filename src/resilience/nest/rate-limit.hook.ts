@@ -54,11 +54,11 @@ export function registerRateLimitHook(fastify: FastifyInstance, options: RateLim
       return;
     }
     const limit = rule ?? limiter.defaultLimit;
-    const result = limiter.takeNow(limit, clientKeyOf(request));
+    const result = limiter.take(limit, clientKeyOf(request));
     if (result instanceof Promise) {
       result.then(
         (r) => {
-          answer(limiter, limit, r, reply, done);
+          answer(limit, r, reply, done);
         },
         (error: unknown) => {
           done(error as Error);
@@ -66,23 +66,18 @@ export function registerRateLimitHook(fastify: FastifyInstance, options: RateLim
       );
       return;
     }
-    answer(limiter, limit, result, reply, done);
+    answer(limit, result, reply, done);
   });
 }
 
-function answer(
-  limiter: HttpRateLimiter,
-  limit: RouteRateLimit,
-  result: TakeResult,
-  reply: FastifyReply,
-  done: HookHandlerDoneFunction,
-): void {
+function answer(limit: RouteRateLimit, result: TakeResult, reply: FastifyReply, done: HookHandlerDoneFunction): void {
   const nextToken = result.allowed
     ? result.remaining >= limit.capacity
       ? 0
       : seconds(1000 / limit.rate)
     : seconds(result.retryAfterMs);
-  void reply.header('ratelimit-policy', limiter.policyHeader(limit));
+  const window = seconds((limit.capacity / limit.rate) * 1000);
+  void reply.header('ratelimit-policy', `"${limit.name}";q=${String(limit.capacity)};w=${String(window)}`);
   void reply.header('ratelimit', `"${limit.name}";r=${String(Math.floor(result.remaining))};t=${String(nextToken)}`);
   if (result.allowed) done();
   else done(new RateLimitedError(limit.name, result.retryAfterMs));
