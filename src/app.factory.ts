@@ -8,6 +8,9 @@ import { AppModule } from './app.module.js';
 import { ChatWsAdapter } from './chat/chat-ws.adapter.js';
 import { registerRawJsonRoute } from './compute/raw-body.route.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/http/request-id.js';
+import { AppException } from './common/errors/app.exception.js';
+import { sendProblem } from './common/errors/problem-details.filter.js';
+import { clientErrorHandler, frameworkErrorHandler } from './common/http/framework-errors.js';
 import { securityHeaders } from './common/http/security-headers.js';
 import { requestContext, type RequestContext } from './common/http/request-context.js';
 import { ShutdownState } from './common/lifecycle/shutdown-state.js';
@@ -30,6 +33,10 @@ export interface CreateAppOptions {
   /** Extra Nest modules to mount (tests only). */
   readonly extraImports?: readonly Type[];
 }
+
+const SHUTTING_DOWN = new AppException('service_unavailable', 'The server is shutting down; retry shortly', {
+  headers: { 'retry-after': '1', connection: 'close' },
+});
 
 const contextOf = new WeakMap<FastifyRequest, RequestContext>();
 
@@ -58,12 +65,17 @@ export async function createApp(
     genReqId: requestIdFor,
     bodyLimit: config.http.bodyLimitBytes,
     trustProxy: config.http.trustProxy === false ? false : config.http.trustProxy,
-    return503OnClosing: true,
+    // Requests arriving once close() has begun get the problem-document 503 below, not Fastify's plain one.
+    return503OnClosing: false,
+    frameworkErrors: frameworkErrorHandler(logger),
+    clientErrorHandler: clientErrorHandler(logger),
     forceCloseConnections: 'idle',
     // No Nest middleware is used (hooks do that work), so @fastify/middie's per-request hook is left out.
     skipMiddie: true,
   });
   const fastify = adapter.getInstance();
+  // A JSON API: a text/plain body is a 415, not a string for validation to puzzle over.
+  fastify.removeContentTypeParser('text/plain');
 
   const security = securityHeaders({
     contentSecurityPolicy: {
@@ -76,9 +88,18 @@ export async function createApp(
       },
     },
   });
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.headers(security);
     void reply.header(REQUEST_ID_HEADER, request.id);
+    if (closing) {
+      sendProblem(SHUTTING_DOWN, request, reply, logger);
+      return;
+    }
     const context: RequestContext = { requestId: request.id };
     // One AsyncLocalStorage entry per request: a request with a body enters it after parsing
     // (parsing resumes on the socket's async context), any other right here, for its whole life.

@@ -41,10 +41,37 @@ describe('parseClientFrame', () => {
     ['{"type":"join","room":"ok","since":1.5}', 'invalid_since'],
     ['{"type":"join","room":"ok","since":"abc"}', 'invalid_since'],
     ['{"type":"message","room":"ok","text":"   "}', 'invalid_text'],
+    ['{"type":"message","room":"ok","text":"a\\u0000b"}', 'invalid_text'],
+    ['{"type":"message","room":"ok","text":"a\\ud800b"}', 'invalid_text'],
+    ['{"type":"message","room":"ok","text":"\\udc00"}', 'invalid_text'],
+    ['{"type":"message","room":"ok","text":"\\u001b[31m"}', 'invalid_text'],
+    ['{"type":"join","room":"ok","name":"a\\u0000"}', 'invalid_name'],
+    ['{"type":"join","room":"ok","name":"\\ud800"}', 'invalid_name'],
+    ['{"type":"join","room":"a\\u0000"}', 'invalid_room'],
+    ['{"type":"join","room":"ok","since":"0x10"}', 'invalid_since'],
+    ['{"type":"join","room":"ok","since":"1e3"}', 'invalid_since'],
+    ['{"type":"join","room":"ok","since":"+1"}', 'invalid_since'],
+    ['{"type":"join","room":"ok","since":"012"}', 'invalid_since'],
+    ['{"type":"join","room":"ok","since":-1}', 'invalid_since'],
+    ['{"type":"join","room":"ok","since":1e300}', 'invalid_since'],
     [JSON.stringify({ type: 'message', room: 'ok', text: 'x'.repeat(2001) }), 'text_too_long'],
     [JSON.stringify({ type: 'message', room: 'ok', text: 'x'.repeat(2000) }), 'ok'],
     ['{"type":"message","room":"ok","text":"t","clientMsgId":""}', 'invalid_client_msg_id'],
   ])('%s -> %s', (raw, code) => {
     expect(codeOf(raw)).toBe(code);
+  });
+});
+
+describe('the text rule in chat', () => {
+  it('keeps tabs, line breaks and emoji in message text', () => {
+    expect(parseClientFrame('{"type":"message","room":"ok","text":"a\\tb\\r\\nc \\ud83d\\ude00"}')).toMatchObject({
+      text: 'a\tb\r\nc \u{1f600}',
+    });
+  });
+
+  it('names the broken rule in the error', () => {
+    expect(() => parseClientFrame('{"type":"message","text":"a\\u0000"}')).toThrow(
+      'text must not contain NUL characters',
+    );
   });
 });

@@ -4,6 +4,8 @@
  * types the frames the server sends.
  */
 
+import { textViolation, textViolationMessage } from '../common/text/text-rule.js';
+
 export const MAX_TEXT_LENGTH = 2000;
 export const MAX_ROOM_LENGTH = 64;
 export const MAX_NAME_LENGTH = 32;
@@ -122,7 +124,8 @@ function name(value: unknown): string | undefined {
 
 function since(value: unknown): number | undefined {
   if (value === undefined || value === null) return undefined;
-  const n = typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : value;
+  // A string must be the canonical decimal form (no sign, exponent, hex or leading zero).
+  const n = typeof value === 'string' && /^(?:0|[1-9]\d{0,14})$/.test(value) ? Number(value) : value;
   if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) {
     throw new FrameError('invalid_since', 'since must be a message id: an integer >= 0');
   }
@@ -136,6 +139,8 @@ function text(value: unknown): string {
   if (value.length > MAX_TEXT_LENGTH) {
     throw new FrameError('text_too_long', `text must be at most ${String(MAX_TEXT_LENGTH)} characters`);
   }
+  const violation = textViolation(value);
+  if (violation !== undefined) throw new FrameError('invalid_text', textViolationMessage('text', violation));
   return value;
 }
 

@@ -14,12 +14,15 @@ export const ERROR_CODES = {
   notification_not_found: { status: 404, title: 'Notification not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   not_acceptable: { status: 406, title: 'Not acceptable' },
+  request_timeout: { status: 408, title: 'Request timeout' },
   email_taken: { status: 409, title: 'Email address already in use' },
   conflict: { status: 409, title: 'Conflict' },
   idempotency_conflict: { status: 409, title: 'Idempotency key reused with a different request' },
   payload_too_large: { status: 413, title: 'Request body too large' },
+  uri_too_long: { status: 414, title: 'URI too long' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  header_too_large: { status: 431, title: 'Request header fields too large' },
   client_closed_request: { status: 499, title: 'Client closed request' },
   internal_error: { status: 500, title: 'Internal server error' },
   database_unavailable: { status: 503, title: 'Database unavailable' },
@@ -48,14 +51,20 @@ export function codeForStatus(status: number): ErrorCode {
       return 'method_not_allowed';
     case 406:
       return 'not_acceptable';
+    case 408:
+      return 'request_timeout';
     case 409:
       return 'conflict';
     case 413:
       return 'payload_too_large';
+    case 414:
+      return 'uri_too_long';
     case 415:
       return 'unsupported_media_type';
     case 429:
       return 'rate_limited';
+    case 431:
+      return 'header_too_large';
     case 503:
       return 'service_unavailable';
     case 504:

@@ -24,12 +24,15 @@ interface FastifyLikeError {
   message: string;
 }
 
-const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'bad_request',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+/** Fastify's own errors, by code; a fixed detail where Fastify's message would echo the whole input back. */
+const FASTIFY_CODES: Readonly<Record<string, { code: ErrorCode; detail?: string }>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'bad_request' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json' },
+  FST_ERR_MAX_PARAM_LENGTH: { code: 'uri_too_long', detail: 'A path segment is longer than 100 characters' },
+  FST_ERR_BAD_URL: { code: 'bad_request', detail: 'The path is not a valid URL (bad percent-encoding)' },
 };
 
 function build(
@@ -64,7 +67,7 @@ function fastifyProblem(error: Error, context: { instance: string; requestId: st
   const fastifyError = error as FastifyLikeError;
   const mapped = typeof fastifyError.code === 'string' ? FASTIFY_CODES[fastifyError.code] : undefined;
   if (mapped !== undefined) {
-    return { problem: build(mapped, error.message, context), headers: {}, unexpected: false };
+    return { problem: build(mapped.code, mapped.detail ?? error.message, context), headers: {}, unexpected: false };
   }
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) {
     return {

@@ -1,5 +1,6 @@
 import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
 import { AppException, type FieldError } from '../errors/app.exception.js';
+import { findTextProblem } from '../text/text-rule.js';
 
 function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] {
   return errors.flatMap((e) => {
@@ -18,9 +19,21 @@ const notAnObject = () =>
     errors: [{ field: 'body', message: 'body must be a JSON object' }],
   });
 
-/** Rejects bodies that are not a JSON object (arrays, strings, null) before field validation. */
+/**
+ * Before field validation: applies the text rule to every string of every body
+ * and query (and bounds their nesting), and rejects DTO bodies that are not a
+ * JSON object (arrays, strings, null). Path parameters are left to their own
+ * pipes: the base class would turn `0x10` into 16 before `ParseIdPipe` saw it.
+ */
 class ProblemValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'param') return value;
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      const problem = findTextProblem(value, metadata.type);
+      if (problem !== undefined) {
+        throw new AppException('validation_failed', problem.message, { errors: [problem] });
+      }
+    }
     if (metadata.type === 'body' && metadata.metatype !== undefined && this.toValidate(metadata)) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw notAnObject();
     }

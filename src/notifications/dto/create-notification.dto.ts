@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsIn, IsString, Length, MaxLength } from 'class-validator';
+import { SingleLine } from '../../common/text/single-line.decorator.js';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -19,6 +20,7 @@ export class CreateNotificationDto {
   @ApiProperty({ example: 'Welcome', minLength: 1, maxLength: 200 })
   @IsString()
   @Length(1, 200)
+  @SingleLine()
   subject!: string;
 
   @ApiProperty({ example: 'Hello Ada, welcome aboard.', minLength: 1, maxLength: 100_000 })

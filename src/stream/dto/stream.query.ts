@@ -1,11 +1,11 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { CanonicalInt } from '../../common/http/canonical-int.js';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
 export class StreamQuery {
   @ApiPropertyOptional({ minimum: 1, maximum: 10000, default: 1000 })
   @IsOptional()
-  @Type(() => Number)
+  @CanonicalInt()
   @IsInt()
   @Min(1)
   @Max(10000)
@@ -13,7 +13,7 @@ export class StreamQuery {
 
   @ApiPropertyOptional({ minimum: 0, maximum: 10000, default: 10 })
   @IsOptional()
-  @Type(() => Number)
+  @CanonicalInt()
   @IsInt()
   @Min(0)
   @Max(10000)

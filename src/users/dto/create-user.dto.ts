@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsString, Length, MaxLength } from 'class-validator';
+import { SingleLine } from '../../common/text/single-line.decorator.js';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -9,6 +10,7 @@ export class CreateUserDto {
   @Transform(trim)
   @IsString()
   @Length(1, 100)
+  @SingleLine()
   name!: string;
 
   @ApiProperty({ example: 'ada@example.org', format: 'email', maxLength: 254 })

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsOptional, IsString, Length, MaxLength } from 'class-validator';
+import { SingleLine } from '../../common/text/single-line.decorator.js';
 
 const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -10,6 +11,7 @@ export class UpdateUserDto {
   @Transform(trim)
   @IsString()
   @Length(1, 100)
+  @SingleLine()
   name?: string;
 
   @ApiPropertyOptional({ example: 'ada.king@example.org', format: 'email', maxLength: 254 })
