@@ -1,5 +1,6 @@
 import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
 import { AppException, type FieldError } from '../errors/app.exception.js';
+import { MAX_BODY_DEPTH, nestsDeeperThan } from './json-depth.js';
 
 function flatten(errors: readonly ValidationError[], prefix = ''): FieldError[] {
   return errors.flatMap((e) => {
@@ -18,11 +19,22 @@ const notAnObject = () =>
     errors: [{ field: 'body', message: 'body must be a JSON object' }],
   });
 
-/** Rejects bodies that are not a JSON object (arrays, strings, null) before field validation. */
+const tooDeep = () =>
+  new AppException('validation_failed', `The body nests deeper than ${String(MAX_BODY_DEPTH)} levels`, {
+    errors: [
+      { field: 'body', message: `body must not nest arrays or objects deeper than ${String(MAX_BODY_DEPTH)} levels` },
+    ],
+  });
+
+/**
+ * Rejects bodies that are not a JSON object (arrays, strings, null), or that
+ * nest too deeply for class-transformer's recursion, before field validation.
+ */
 class ProblemValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (metadata.type === 'body' && metadata.metatype !== undefined && this.toValidate(metadata)) {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) throw notAnObject();
+      if (nestsDeeperThan(value, MAX_BODY_DEPTH)) throw tooDeep();
     }
     return super.transform(value, metadata);
   }
