@@ -390,7 +390,8 @@ describe('chat input categories', () => {
         .record({
           method: fc.constantFrom('GET', 'GET', 'GET', 'POST', 'HEAD'),
           path: fc.constantFrom('/ws', '/ws', '/ws?room=lobby', '/ws/', '/WS', '/ws%00', '/users', '/'),
-          host: header('Host', ['127.0.0.1', '127.0.0.1', undefined, '', '[', 'a b', '%zz']),
+          // No Host at all is Node's own plain 400 for any HTTP/1.1 request (the malformed-HTTP property's).
+          host: header('Host', ['127.0.0.1', '127.0.0.1', '', '[', 'a b', '%zz']),
           upgrade: header('Upgrade', ['websocket', 'websocket', 'WebSocket', 'h2c', '', undefined]),
           connection: header('Connection', ['Upgrade', 'Upgrade', 'keep-alive, Upgrade', 'close', undefined]),
           version: header('Sec-WebSocket-Version', ['13', '13', '8', '99', '', 'abc', undefined]),

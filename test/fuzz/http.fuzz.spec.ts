@@ -1037,10 +1037,18 @@ describe('input categories', () => {
         '\u0000\u0000',
       );
       const cases = fc
-        .record({ method, target, version, headers: fc.array(badHeader, { maxLength: 3 }), body, lf: fc.boolean() })
+        .record({
+          method,
+          target,
+          version,
+          headers: fc.array(badHeader, { maxLength: 3 }),
+          body,
+          lf: fc.boolean(),
+          host: fc.boolean(),
+        })
         .map((r) => {
           const eol = r.lf ? '\n' : '\r\n';
-          const text = `${r.method} ${r.target} ${r.version}${eol}Host: 127.0.0.1${eol}${r.headers.map((h) => `${h}${eol}`).join('')}${eol}${r.body}`;
+          const text = `${r.method} ${r.target} ${r.version}${eol}${r.host ? `Host: 127.0.0.1${eol}` : ''}${r.headers.map((h) => `${h}${eol}`).join('')}${eol}${r.body}`;
           return printable({ text, method: r.method }, (v) => JSON.stringify(v.text));
         });
       await fuzz(
