@@ -181,7 +181,7 @@ export interface RawAnswer {
 }
 
 /** Parses one HTTP/1.x response from bytes; undefined until the whole response (head and body) is there. */
-export function parseResponse(bytes: Buffer, complete: boolean): HttpAnswer | undefined {
+export function parseResponse(bytes: Buffer, complete: boolean, noBody = false): HttpAnswer | undefined {
   const headEnd = bytes.indexOf('\r\n\r\n');
   if (headEnd < 0) return undefined;
   const head = bytes.subarray(0, headEnd).toString('latin1').split('\r\n');
@@ -200,7 +200,7 @@ export function parseResponse(bytes: Buffer, complete: boolean): HttpAnswer | un
   if ((headers['content-type'] ?? '').startsWith('text/event-stream')) {
     return { status, headers, body: Buffer.alloc(0), streamed: true };
   }
-  if (status === 101 || status === 204 || status === 304)
+  if (noBody || status === 101 || status === 204 || status === 304)
     return { status, headers, body: Buffer.alloc(0), streamed: false };
   if (headers['content-length'] !== undefined) {
     const length = Number(headers['content-length']);
@@ -233,6 +233,8 @@ export function parseResponse(bytes: Buffer, complete: boolean): HttpAnswer | un
  */
 export async function sendRaw(t: TestApp, bytes: Buffer, timeoutMs = 3_000): Promise<RawAnswer> {
   const { port, hostname } = new URL(t.url);
+  // The answer to HEAD has no body, whatever its Content-Length says.
+  const head = bytes.subarray(0, 5).toString('latin1') === 'HEAD ';
   return new Promise<RawAnswer>((resolve) => {
     const socket = connect({ port: Number(port), host: hostname });
     const received: Buffer[] = [];
@@ -245,18 +247,22 @@ export async function sendRaw(t: TestApp, bytes: Buffer, timeoutMs = 3_000): Pro
       resolve({ ...result, bytes: Buffer.concat(received) });
     };
     const timer = setTimeout(() => {
-      finish({ answer: parseResponse(Buffer.concat(received), true), closedWithoutAnswer: false, timedOut: true });
+      finish({
+        answer: parseResponse(Buffer.concat(received), true, head),
+        closedWithoutAnswer: false,
+        timedOut: true,
+      });
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       received.push(chunk);
-      const answer = parseResponse(Buffer.concat(received), false);
+      const answer = parseResponse(Buffer.concat(received), false, head);
       if (answer !== undefined) finish({ answer, closedWithoutAnswer: false, timedOut: false });
     });
     socket.on('error', () => {
       // a reset after the answer (or instead of one) is judged by what arrived
     });
     socket.on('close', () => {
-      const answer = parseResponse(Buffer.concat(received), true);
+      const answer = parseResponse(Buffer.concat(received), true, head);
       finish({ answer, closedWithoutAnswer: answer === undefined, timedOut: false });
     });
     socket.write(bytes);
