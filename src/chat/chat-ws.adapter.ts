@@ -1,8 +1,13 @@
 import { Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import type { WebSocket, WebSocketServer } from 'ws';
+import { handshakeRefusal, refuseUpgrade, upgradePath } from './ws-handshake.js';
+
+type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /**
  * Nest's ws adapter with two changes for public sockets whose gateways read
@@ -10,9 +15,15 @@ import type { WebSocket, WebSocketServer } from 'ws';
  * `@SubscribeMessage` handlers (each frame would be JSON-parsed twice for
  * nothing), and client socket errors (a frame over `maxPayload`, a bad
  * handshake) logged at debug level instead of error, since clients cause them.
+ * Refused upgrades are answered with problem documents like every HTTP error:
+ * a bad handshake at /ws (ws's own answer was a text/html 400), an upgrade
+ * to a path with no WebSocket endpoint (Nest's adapter dropped the socket
+ * unanswered) or with a target that does not parse (Nest's wrote a broken
+ * response).
  */
 export class ChatWsAdapter extends WsAdapter {
   private readonly wsLogger = new Logger('WebSocket');
+  private readonly upgradeListeners = new Map<number, UpgradeListener>();
 
   override bindMessageHandlers(
     client: WebSocket,
@@ -23,7 +34,45 @@ export class ChatWsAdapter extends WsAdapter {
     super.bindMessageHandlers(client, handlers, transform);
   }
 
+  /** Nest's upgrade routing, with every refusal answered (see the class comment). */
+  protected override ensureHttpServerExists(port: number, httpServer: Server = createServer()): Server | undefined {
+    if (this.httpServersRegistry.has(port)) return undefined;
+    this.httpServersRegistry.set(port, httpServer);
+    const listener: UpgradeListener = (request, socket, head) => {
+      const path = upgradePath(request);
+      if (path === undefined) {
+        refuseUpgrade(socket, request, 'bad_request', 'The request target is not a valid URL');
+        return;
+      }
+      const servers = (this.wsServersRegistry.get(port) ?? []) as (WebSocketServer & { path?: string })[];
+      const server = servers.find((s) => s.path === path);
+      if (server === undefined) {
+        refuseUpgrade(socket, request, 'not_found', `No WebSocket endpoint at ${path}`);
+        return;
+      }
+      server.handleUpgrade(request, socket, head, (ws) => {
+        server.emit('connection', ws, request);
+      });
+    };
+    httpServer.on('upgrade', listener);
+    this.upgradeListeners.set(port, listener);
+    return httpServer;
+  }
+
+  override async dispose(): Promise<void> {
+    for (const [port, listener] of this.upgradeListeners) {
+      (this.httpServersRegistry.get(port) as Server | undefined)?.off('upgrade', listener);
+    }
+    this.upgradeListeners.clear();
+    await super.dispose();
+  }
+
   override bindErrorHandler(server: WebSocketServer): WebSocketServer {
+    // With a listener, ws leaves a refused handshake's answer to it.
+    server.on('wsClientError', (error: Error, socket: Duplex, request: IncomingMessage) => {
+      const { code, headers } = handshakeRefusal(error.message);
+      refuseUpgrade(socket, request, code, error.message, headers);
+    });
     server.on('connection', (ws: WebSocket) => {
       ws.on('error', (err: Error) => {
         this.wsLogger.debug(`client socket error: ${err.message}`);
