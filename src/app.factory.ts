@@ -38,6 +38,8 @@ const SHUTTING_DOWN = new AppException('service_unavailable', 'The server is shu
   headers: { 'retry-after': '1', connection: 'close' },
 });
 
+const MISSING_HOST = new AppException('bad_request', 'An HTTP/1.1 request must carry a Host header');
+
 const contextOf = new WeakMap<FastifyRequest, RequestContext>();
 
 /** Whether Fastify will read a body for this request (what its content-type parser would see). */
@@ -68,6 +70,8 @@ export async function createApp(
     // Requests arriving once close() has begun get the problem-document 503 below, not Fastify's plain one.
     return503OnClosing: false,
     frameworkErrors: frameworkErrorHandler(logger),
+    // Node would answer a missing Host with a bare 400; the first hook answers it as a problem document.
+    http: { requireHostHeader: false },
     clientErrorHandler: clientErrorHandler(logger),
     forceCloseConnections: 'idle',
     // No Nest middleware is used (hooks do that work), so @fastify/middie's per-request hook is left out.
@@ -98,6 +102,10 @@ export async function createApp(
     void reply.header(REQUEST_ID_HEADER, request.id);
     if (closing) {
       sendProblem(SHUTTING_DOWN, request, reply, logger);
+      return;
+    }
+    if (request.headers.host === undefined && request.raw.httpVersionMinor === 1) {
+      sendProblem(MISSING_HOST, request, reply, logger);
       return;
     }
     const context: RequestContext = { requestId: request.id };

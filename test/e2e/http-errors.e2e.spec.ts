@@ -86,6 +86,7 @@ describe('errors raised by the HTTP layer itself are problem documents', () => {
     ['headers over the header limit', get('/users', `X-Big: ${'a'.repeat(20_000)}`), 431, 'header_too_large'],
     ['bad percent-encoding in the path', get('/users/%zz'), 400, 'bad_request'],
     ['malformed HTTP', 'GARBAGE\r\n\r\n', 400, 'bad_request'],
+    ['an HTTP/1.1 request without Host', 'GET /users HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'bad_request'],
     ['a NUL byte in a header', get('/users', 'X-Odd: a\u0000b'), 400, 'bad_request'],
     [
       'both Content-Length and chunked',

@@ -461,7 +461,8 @@ export function acceptedId(encoded: string): number | undefined {
   } catch {
     return undefined;
   }
-  if (!/^\d{1,10}$/.test(decoded)) return undefined;
+  // Canonical decimal only: no sign, exponent, hex, padding or leading zero (so 007 is refused).
+  if (!/^[1-9]\d{0,9}$/.test(decoded)) return undefined;
   const n = Number(decoded);
   return n >= 1 && n <= 2_147_483_647 ? n : undefined;
 }

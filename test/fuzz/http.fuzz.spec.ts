@@ -731,10 +731,15 @@ describe('input categories', () => {
   );
 
   it(
-    'path ids: only a decimal id in 1..2^31-1 is accepted; every other id is a 400',
+    'path ids: only a canonical decimal id in 1..2^31-1 is accepted; every other id is a 400',
     async () => {
       // Over 100 characters is Fastify's 414, an undecodable escape its FST_ERR_BAD_URL: both have their own property.
-      const id = fc.oneof(fc.constantFrom(...ID_ATOMS), pathId).filter((i) => i.length <= 100 && pathDecodes(i));
+      // Dot segments (`%2e%2e`) are resolved away by the client's URL parser, so they never reach the server as ids.
+      const id = fc
+        .oneof(fc.constantFrom(...ID_ATOMS), pathId)
+        .filter(
+          (i) => i.length <= 100 && pathDecodes(i) && new URL(`/users/${i}`, 'http://x').pathname === `/users/${i}`,
+        );
       const cases = fc
         .record({ id, route: fc.constantFrom('GET /users/', 'PATCH /users/', 'DELETE /users/', 'GET /profiles/') })
         .map(({ id: i, route }) => {
@@ -748,15 +753,17 @@ describe('input categories', () => {
               ...(method === 'PATCH' ? { headers: { 'content-type': 'application/json' }, body: '{}' } : {}),
             },
             expect: (a) => {
-              if (accepted && a.status === 400)
+              // An accepted id may still meet a 400 for the (empty) body: only a 400 naming the id counts.
+              if (accepted && a.status === 400 && /"field":"(?:id|userId)"/.test(a.body.toString('utf8')))
                 return `the id ${preview(i)} is a decimal id in range and must be accepted`;
-              if (!accepted && a.status !== 400)
+              // An empty id is no route at all: a 404.
+              if (!accepted && a.status !== 400 && !(i === '' && a.status === 404))
                 return `the id ${preview(i)} is not a decimal id in range: expected 400`;
               return undefined;
             },
           });
         });
-      await run('path ids: only a decimal id in 1..2^31-1 is accepted; every other id is a 400', cases, 60);
+      await run('path ids: only a canonical decimal id in 1..2^31-1 is accepted; every other id is a 400', cases, 60);
     },
     timeoutFor(60),
   );
@@ -877,7 +884,7 @@ describe('input categories', () => {
             call: {
               method,
               path,
-              ...(['POST', 'PUT', 'PATCH'].includes(method)
+              ...(['POST', 'PUT', 'PATCH', 'QUERY'].includes(method)
                 ? { headers: { 'content-type': 'application/json' }, body: '{}' }
                 : {}),
             },

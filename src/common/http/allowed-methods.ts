@@ -8,8 +8,10 @@ const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as 
  */
 export function allowedMethods(server: FastifyInstance, method: string, path: string): string[] {
   return METHODS.filter((m) => {
+    if (m === method) return false;
     // Typed as always found, but null when nothing matches.
-    const route: unknown = server.findRoute({ method: m, url: path });
-    return m !== method && route !== null;
+    const route = server.findRoute({ method: m, url: path }) as { params?: Record<string, unknown> } | null;
+    // The router's lookup matches an empty parameter (`/users/` for `/users/:id`) that routing does not serve.
+    return route !== null && Object.values(route.params ?? {}).every((v) => v !== '');
   });
 }
