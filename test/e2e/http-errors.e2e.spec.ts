@@ -129,6 +129,13 @@ describe('errors raised by the HTTP layer itself are problem documents', () => {
     expect(await res.json()).toMatchObject({ code: 'method_not_allowed', status: 405 });
   });
 
+  it('answers a missing file under a wildcard route with 404, not 405', async () => {
+    const res = await fetch(`${t.url}/docs/no-such-file.js`);
+    expect(res.status).toBe(404);
+    expect(res.headers.get('allow')).toBeNull();
+    expect(await res.json()).toMatchObject({ code: 'not_found' });
+  });
+
   it('serves the next connection normally after each of them', async () => {
     expect((await fetch(`${t.url}/health`)).status).toBe(200);
   });
