@@ -5,6 +5,7 @@ import { AppException } from '../common/errors/app.exception.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import { ShutdownState } from '../common/lifecycle/shutdown-state.js';
 import { AppConfig } from '../config/app-config.js';
+import { isDatabaseUnavailable } from '../database/database.errors.js';
 import { LocalTokenBucketStore } from '../resilience/rate-limiter.js';
 import { ChatBus, type ChatBusEvent, type LocalMember } from './chat.bus.js';
 import { ChatMessagesRepository } from './chat-messages.repository.js';
@@ -179,7 +180,11 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
       } catch (error) {
         if (error instanceof FrameError) {
           this.sendError(conn, error.code, error.message);
-        } else if (error instanceof AppException && error.code === 'database_unavailable') {
+        } else if (
+          (error instanceof AppException && error.code === 'database_unavailable') ||
+          // A driver error that no repository translated is still an outage, not a bug.
+          isDatabaseUnavailable(error)
+        ) {
           this.sendError(conn, 'unavailable', 'storage is unavailable; try again shortly');
         } else {
           this.logger.error({ err: error, frameType: frame.type }, 'chat frame failed');
