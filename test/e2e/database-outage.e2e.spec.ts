@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Database } from '../../src/database/database.js';
-import { EmbeddedPostgres } from '../../src/database/embedded/embedded-postgres.js';
 import { ChatClient } from '../support/chat-client.js';
 import { startSimulatorProcess } from '../support/simulator-process.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { startProxiedDatabase, type ProxiedDatabase } from '../support/proxied-database.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 import { externalDatabaseUrl, startTestApp, type TestApp } from '../support/test-app.js';
 import { createTestDatabase } from '../support/test-database.js';
 
@@ -235,8 +235,8 @@ describe('refused connections and dropped sockets (through a proxy the test cuts
   let t: TestApp;
   let proxy: TcpProxy;
   let directUrl: string;
-  let embedded: EmbeddedPostgres | undefined;
-  let dropDatabase: (() => Promise<void>) | undefined;
+  let database: ProxiedDatabase;
+  let embedded: boolean;
   let chat: ChatClient | undefined;
   let userId: number;
   const room = `outage-${randomBytes(3).toString('hex')}`;
@@ -247,29 +247,17 @@ describe('refused connections and dropped sockets (through a proxy the test cuts
   };
 
   beforeAll(async () => {
-    if (baseUrl !== undefined) {
-      const database = await createTestDatabase(baseUrl);
-      if (database.url === undefined) throw new Error('no test database');
-      dropDatabase = database.drop;
-      directUrl = database.url;
-    } else {
-      embedded = new EmbeddedPostgres({ dataDir: 'memory://', port: 0, maxConnections: EMBEDDED_MAX_CONNECTIONS });
-      directUrl = await embedded.start();
-    }
-    const direct = new URL(directUrl);
-    proxy = new TcpProxy({ host: direct.hostname, port: Number(direct.port || '5432') });
-    await proxy.start();
-    const viaProxy = new URL(directUrl);
-    viaProxy.hostname = '127.0.0.1';
-    viaProxy.port = String(proxy.port);
+    database = await startProxiedDatabase({ maxConnections: EMBEDDED_MAX_CONNECTIONS });
+    ({ proxy, directUrl } = database);
+    embedded = database.embedded;
     t = await startTestApp(
       {
         ...baseEnv(),
-        DATABASE_URL: viaProxy.toString(),
+        DATABASE_URL: database.appUrl,
         // PGlite serves every connection from one session, which outlives the connections: a
         // statement named on one before the cut already exists for the next (42P05). The app
         // turns names off for the embedded database itself; this URL only looks external.
-        ...(embedded === undefined ? {} : { DB_NAMED_STATEMENTS: 'false' }),
+        ...(embedded ? { DB_NAMED_STATEMENTS: 'false' } : {}),
       },
       { freshDatabase: false },
     );
@@ -278,9 +266,7 @@ describe('refused connections and dropped sockets (through a proxy the test cuts
   afterAll(async () => {
     chat?.close();
     await t.close();
-    await proxy.close();
-    await embedded?.stop();
-    await dropDatabase?.();
+    await database.close();
   }, 60_000);
 
   it('serves everything while the database answers', async () => {
@@ -308,7 +294,7 @@ describe('refused connections and dropped sockets (through a proxy the test cuts
     const blocker = new pg.Client({ connectionString: directUrl });
     await blocker.connect();
     let blocking: Promise<unknown>;
-    if (embedded === undefined) {
+    if (!embedded) {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE');
       blocking = Promise.resolve();
@@ -332,7 +318,7 @@ describe('refused connections and dropped sockets (through a proxy the test cuts
       });
     } finally {
       await blocking;
-      if (embedded === undefined) await blocker.query('ROLLBACK');
+      if (!embedded) await blocker.query('ROLLBACK');
       await blocker.end();
     }
     expect(await counts(directUrl)).toEqual(before);

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { EmbeddedPostgres } from '../../src/database/embedded/embedded-postgres.js';
-import { externalDatabaseUrl, startTestApp, type TestApp } from '../support/test-app.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
-import { createTestDatabase } from '../support/test-database.js';
+import { startProxiedDatabase, type ProxiedDatabase } from '../support/proxied-database.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
 
 /**
  * The app reaches its database through a TCP proxy the test can cut, which
@@ -12,8 +11,7 @@ import { createTestDatabase } from '../support/test-database.js';
 
 let t: TestApp | undefined;
 let proxy: TcpProxy | undefined;
-let embedded: EmbeddedPostgres | undefined;
-let dropDatabase: (() => Promise<void>) | undefined;
+let database: ProxiedDatabase | undefined;
 
 function app(): TestApp {
   if (t === undefined) throw new Error('app did not start');
@@ -21,26 +19,11 @@ function app(): TestApp {
 }
 
 beforeAll(async () => {
-  let directUrl: string;
-  const external = externalDatabaseUrl();
-  if (external !== undefined) {
-    const database = await createTestDatabase(external);
-    dropDatabase = database.drop;
-    if (database.url === undefined) throw new Error('no test database');
-    directUrl = database.url;
-  } else {
-    embedded = new EmbeddedPostgres({ dataDir: 'memory://', port: 0, maxConnections: 12 });
-    directUrl = await embedded.start();
-  }
-  const direct = new URL(directUrl);
-  proxy = new TcpProxy({ host: direct.hostname, port: Number(direct.port || '5432') });
-  await proxy.start();
-  const viaProxy = new URL(directUrl);
-  viaProxy.hostname = '127.0.0.1';
-  viaProxy.port = String(proxy.port);
+  database = await startProxiedDatabase({ maxConnections: 12 });
+  proxy = database.proxy;
   t = await startTestApp(
     {
-      DATABASE_URL: viaProxy.toString(),
+      DATABASE_URL: database.appUrl,
       DB_POOL_SIZE: '4',
       READY_DB_TIMEOUT_MS: '500',
       // Long enough for the boot's first connect on a runner busy with other suites' processes
@@ -56,12 +39,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  const steps: (() => Promise<void> | undefined)[] = [
-    () => t?.close(),
-    () => proxy?.close(),
-    () => embedded?.stop(),
-    () => dropDatabase?.(),
-  ];
+  const steps: (() => Promise<void> | undefined)[] = [() => t?.close(), () => database?.close()];
   const errors: unknown[] = [];
   for (const step of steps) {
     try {
