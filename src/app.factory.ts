@@ -5,6 +5,13 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { LogController, type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
+import {
+  rateLimitClientOf,
+  registerAccessCheck,
+  registerAuthentication,
+  registerAuthorization,
+} from './auth/access.hooks.js';
+import { Authenticator } from './auth/authenticator.js';
 import { ChatWsAdapter } from './chat/chat-ws.adapter.js';
 import { registerRawJsonRoute } from './compute/raw-body.route.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/http/request-id.js';
@@ -126,9 +133,19 @@ export async function createApp(
     }
     requestContext.run(context, done);
   });
-  // Before the body is read, so a refused request never reaches the parser.
+  // All before the body is read, so a refused request never reaches the parser: the credential is
+  // verified first (so a verified caller draws from their own bucket), the rule applied after the limiter
+  // (so a flood of bad credentials is charged to its address).
+  registerAccessCheck(fastify);
+  let authenticator: Authenticator | undefined = undefined;
+  registerAuthentication(fastify, () => authenticator);
   let rateLimiter: HttpRateLimiter | undefined = undefined;
-  registerRateLimitHook(fastify, { enabled: config.rateLimit.enabled, limiter: () => rateLimiter });
+  registerRateLimitHook(fastify, {
+    enabled: config.rateLimit.enabled,
+    limiter: () => rateLimiter,
+    clientOf: rateLimitClientOf,
+  });
+  registerAuthorization(fastify, { publicReads: config.auth.publicReads });
   registerRequestLog(fastify, logger, config.log);
   // While draining, every answer closes its connection: a request in flight at SIGTERM
   // must not leave a kept-alive socket that holds shutdown for the whole grace period.
@@ -152,6 +169,7 @@ export async function createApp(
   const shutdownState = app.get(ShutdownState);
   draining = () => shutdownState.draining;
   rateLimiter = app.get(HttpRateLimiter);
+  authenticator = app.get(Authenticator);
   registerLivenessRoute(fastify, app.get(LivenessSnapshot));
 
   // Raw WebSockets (the chat at /ws) on the same server and port as HTTP.

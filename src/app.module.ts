@@ -21,6 +21,7 @@ import { StreamModule } from './stream/stream.module.js';
 import { WebModule } from './web/web.module.js';
 import { EventsModule } from './common/events/events.module.js';
 import { ChatModule } from './chat/chat.module.js';
+import { AuthModule } from './auth/auth.module.js';
 
 export interface AppModuleOptions {
   readonly config: AppConfig;
@@ -43,6 +44,7 @@ export class AppModule {
         RedisModule,
         DatabaseModule,
         ResilienceModule,
+        AuthModule,
         HealthModule,
         UsersModule,
         ProfilesModule,

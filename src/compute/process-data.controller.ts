@@ -4,6 +4,7 @@ import { ApiProblems } from '../common/errors/problem.dto.js';
 import { ProcessDataRequestDto, ProcessDataResponseDto } from './dto/process-data.dto.js';
 import { ProcessDataService } from './process-data.service.js';
 import { PROCESS_DATA_PATH, RawBody } from './raw-body.route.js';
+import { Anyone } from '../auth/access.decorators.js';
 
 @ApiTags('compute')
 @Controller()
@@ -11,6 +12,7 @@ export class ProcessDataController {
   constructor(private readonly service: ProcessDataService) {}
 
   @Post(PROCESS_DATA_PATH)
+  @Anyone()
   @HttpCode(200)
   @ApiBody({ type: ProcessDataRequestDto })
   @ApiOkResponse({ type: ProcessDataResponseDto })

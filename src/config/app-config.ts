@@ -72,6 +72,21 @@ export class AppConfig {
   /** Worker processes behind one port (node:cluster); 1 runs the service in this process alone. */
   readonly cluster: { readonly workers: number };
   readonly adminToken: string | undefined;
+  readonly auth: {
+    /** An OIDC provider's key set; undefined: the service issues and verifies its own tokens. */
+    readonly jwksUrl: string | undefined;
+    readonly issuer: string;
+    readonly audience: string;
+    readonly clockToleranceS: number;
+    /** Least time between two fetches of the key set caused by an unknown `kid`. */
+    readonly jwksCooldownMs: number;
+    /** Where the local issuer keeps its key pair. */
+    readonly keysDir: string;
+    /** Whether reads (GET of users, profiles, streams) stay open to anonymous callers. */
+    readonly publicReads: boolean;
+    /** Verified tokens remembered until they expire (0: verify every request). */
+    readonly tokenCacheSize: number;
+  };
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key, so deployments (and test runs) sharing a server stay apart. */
   readonly redisKeyPrefix: string;
@@ -115,8 +130,17 @@ export class AppConfig {
     readonly pingIntervalMs: number;
     /** Unsent bytes a WebSocket may hold before it is closed with 1013. */
     readonly maxBufferedBytes: number;
+    /** Whether a connection without a token may post (as guest-xxxxxx). */
+    readonly guests: boolean;
   };
-  readonly rateLimit: { readonly rate: number; readonly capacity: number; readonly enabled: boolean };
+  readonly rateLimit: {
+    readonly rate: number;
+    readonly capacity: number;
+    readonly enabled: boolean;
+    /** The smaller budget of anonymous callers on routes that admit them (`@AnonymousBudget`). */
+    readonly anonymousRate: number;
+    readonly anonymousCapacity: number;
+  };
   readonly loadShedding: {
     readonly maxEventLoopDelayMs: number;
     readonly maxEventLoopUtilization: number;
@@ -172,6 +196,16 @@ export class AppConfig {
     this.shutdown = { drainDelayMs: env.SHUTDOWN_DRAIN_DELAY_MS, graceMs: env.SHUTDOWN_GRACE_MS };
     this.cluster = { workers: env.WEB_CONCURRENCY };
     this.adminToken = env.ADMIN_TOKEN;
+    this.auth = {
+      jwksUrl: env.AUTH_JWKS_URL,
+      issuer: env.AUTH_ISSUER ?? 'nest-async-api',
+      audience: env.AUTH_AUDIENCE,
+      clockToleranceS: env.AUTH_CLOCK_TOLERANCE_S,
+      jwksCooldownMs: env.AUTH_JWKS_COOLDOWN_MS,
+      keysDir: env.AUTH_KEYS_DIR,
+      publicReads: env.AUTH_PUBLIC_READS,
+      tokenCacheSize: env.AUTH_TOKEN_CACHE_SIZE,
+    };
     this.redisUrl = env.REDIS_URL;
     this.redisKeyPrefix = env.REDIS_KEY_PREFIX;
     this.upstreams = {
@@ -213,11 +247,14 @@ export class AppConfig {
       rateBurst: env.CHAT_RATE_BURST,
       pingIntervalMs: env.CHAT_PING_INTERVAL_MS,
       maxBufferedBytes: env.CHAT_MAX_BUFFERED_BYTES,
+      guests: env.CHAT_GUESTS ?? env.AUTH_JWKS_URL === undefined,
     };
     this.rateLimit = {
       rate: env.RATE_LIMIT_RATE,
       capacity: env.RATE_LIMIT_CAPACITY,
       enabled: env.RATE_LIMIT_RATE > 0 && env.RATE_LIMIT_CAPACITY > 0,
+      anonymousRate: env.RATE_LIMIT_ANONYMOUS_RATE,
+      anonymousCapacity: env.RATE_LIMIT_ANONYMOUS_CAPACITY,
     };
     this.loadShedding = {
       maxEventLoopDelayMs: env.LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS,

@@ -6,6 +6,7 @@ import { ShutdownHealthIndicator } from '../common/lifecycle/shutdown.health.js'
 import { DatabaseHealthIndicator } from '../database/database.health.js';
 import { RedisHealthIndicator } from '../redis/redis.health.js';
 import { SkipRateLimit } from '../resilience/nest/rate-limit.decorator.js';
+import { Public } from '../auth/access.decorators.js';
 
 /**
  * Readiness in Terminus's own format (not problem documents). Liveness
@@ -23,6 +24,7 @@ export class HealthController {
   ) {}
 
   @Get('ready')
+  @Public()
   @HealthCheck({ swaggerDocumentation: false })
   @ApiOkResponse({ description: 'Ready for traffic: the database answers and the process is not draining' })
   @ApiServiceUnavailableResponse({ description: 'Not ready; `error` says which check failed' })

@@ -7,7 +7,7 @@ import type { LivenessSnapshot } from './liveness.snapshot.js';
  * The app-wide hooks still apply: request id, security headers, metrics.
  */
 export function registerLivenessRoute(fastify: FastifyInstance, snapshot: LivenessSnapshot): void {
-  fastify.get('/health', { config: { rateLimit: 'skip' } }, (_request, reply) => {
+  fastify.get('/health', { config: { rateLimit: 'skip', access: { kind: 'public' } } }, (_request, reply) => {
     void reply.header('cache-control', 'no-store').type('application/json; charset=utf-8');
     return reply.send(snapshot.bytes);
   });

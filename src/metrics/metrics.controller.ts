@@ -2,6 +2,7 @@ import { Controller, Get, Header } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { MetricsRegistry } from './metrics.registry.js';
 import { SkipRateLimit } from '../resilience/nest/rate-limit.decorator.js';
+import { Public } from '../auth/access.decorators.js';
 
 @ApiExcludeController()
 @SkipRateLimit()
@@ -10,6 +11,7 @@ export class MetricsController {
   constructor(private readonly registry: MetricsRegistry) {}
 
   @Get()
+  @Public()
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   @Header('cache-control', 'no-store')
   async scrape(): Promise<string> {

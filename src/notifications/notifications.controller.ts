@@ -6,6 +6,7 @@ import { CreateNotificationDto } from './dto/create-notification.dto.js';
 import { NotificationAcceptedDto, NotificationDto } from './dto/notification.dto.js';
 import { NotificationsService } from './notifications.service.js';
 import { ParseUuidPipe } from './parse-uuid.pipe.js';
+import { Authenticated, Scopes } from '../auth/access.decorators.js';
 
 @ApiTags('notifications')
 @ApiProblems(500, 503)
@@ -14,6 +15,7 @@ export class NotificationsController {
   constructor(private readonly notifications: NotificationsService) {}
 
   @Post()
+  @Scopes('notifications:write')
   @HttpCode(202)
   @ApiHeader({
     name: 'Idempotency-Key',
@@ -34,6 +36,7 @@ export class NotificationsController {
   }
 
   @Get(':id')
+  @Authenticated()
   @ApiOkResponse({ type: NotificationDto })
   @ApiProblems(400, 404)
   async get(@Param('id', ParseUuidPipe) id: string): Promise<NotificationDto> {

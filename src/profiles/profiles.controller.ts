@@ -8,6 +8,7 @@ import { BatchProfilesDto } from './dto/batch-profiles.dto.js';
 import { BatchResponseDto, ProfileDto } from './dto/profile.dto.js';
 import { ProfilesBatchService, type BatchResult } from './profiles-batch.service.js';
 import { ProfilesService } from './profiles.service.js';
+import { PublicRead } from '../auth/access.decorators.js';
 
 const matches = (ifNoneMatch: string | undefined, etag: string): boolean =>
   ifNoneMatch !== undefined &&
@@ -23,6 +24,7 @@ export class ProfilesController {
   ) {}
 
   @Get(':userId')
+  @PublicRead()
   @ApiOkResponse({ type: ProfileDto, description: 'X-Cache: HIT | MISS | STALE; X-Degraded lists missing parts; ETag' })
   @ApiResponse({ status: 304, description: 'If-None-Match matched the ETag' })
   @ApiHeader({ name: 'If-None-Match', required: false })
@@ -46,6 +48,7 @@ export class ProfilesController {
   }
 
   @Post('batch')
+  @PublicRead()
   @HttpCode(200)
   @ApiOkResponse({ type: BatchResponseDto, description: 'One result per id, in order: a profile or a problem' })
   @ApiProblems(400, 413, 415)

@@ -5,6 +5,7 @@ import { ApiProblems } from '../common/errors/problem.dto.js';
 import { EventsQuery } from './dto/events.query.js';
 import { StreamQuery } from './dto/stream.query.js';
 import { StreamService } from './stream.service.js';
+import { PublicRead, TokenInQuery } from '../auth/access.decorators.js';
 
 @ApiTags('streams')
 @Controller()
@@ -12,6 +13,7 @@ export class StreamController {
   constructor(private readonly streams: StreamService) {}
 
   @Get('stream')
+  @PublicRead()
   @ApiProduces('text/event-stream')
   @ApiOkResponse({
     description: '`count` events `data: {"item": i, "value": "data_i"}` with `id: i`, then the stream ends',
@@ -22,6 +24,8 @@ export class StreamController {
   }
 
   @Get('events')
+  @PublicRead()
+  @TokenInQuery()
   @ApiProduces('text/event-stream')
   @ApiOkResponse({
     description: 'Live domain events (`id`, `event`, JSON `data`); resumes after Last-Event-ID; `reset` when too old',

@@ -7,6 +7,7 @@ import { ListUsersQuery } from './dto/list-users.query.js';
 import { UpdateUserDto } from './dto/update-user.dto.js';
 import { UserDto, UserPageDto } from './dto/user.dto.js';
 import { UsersService } from './users.service.js';
+import { PublicRead, Scopes, SelfOrAdmin } from '../auth/access.decorators.js';
 
 @ApiTags('users')
 @ApiProblems(500, 503)
@@ -15,6 +16,7 @@ export class UsersController {
   constructor(private readonly users: UsersService) {}
 
   @Post()
+  @Scopes('users:write')
   @ApiCreatedResponse({ type: UserDto })
   @ApiProblems(400, 409, 413, 415)
   async create(@Body() body: CreateUserDto): Promise<UserDto> {
@@ -22,6 +24,7 @@ export class UsersController {
   }
 
   @Get()
+  @PublicRead()
   @ApiOkResponse({ type: UserPageDto })
   @ApiProblems(400)
   async list(@Query() query: ListUsersQuery): Promise<UserPageDto> {
@@ -30,6 +33,7 @@ export class UsersController {
   }
 
   @Get(':id')
+  @PublicRead()
   @ApiOkResponse({ type: UserDto })
   @ApiProblems(400, 404)
   async get(@Param('id', ParseIdPipe) id: number): Promise<UserDto> {
@@ -37,6 +41,7 @@ export class UsersController {
   }
 
   @Patch(':id')
+  @SelfOrAdmin()
   @ApiOkResponse({ type: UserDto })
   @ApiProblems(400, 404, 409, 413, 415)
   async update(@Param('id', ParseIdPipe) id: number, @Body() body: UpdateUserDto): Promise<UserDto> {
@@ -44,6 +49,7 @@ export class UsersController {
   }
 
   @Delete(':id')
+  @SelfOrAdmin()
   @HttpCode(204)
   @ApiNoContentResponse()
   @ApiProblems(400, 404)

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { freePort } from './simulator-process.js';
+import { TEST_KEYS_DIR } from './tokens.js';
 
 export interface AppProcess {
   /** Base URL, e.g. http://127.0.0.1:41234 */
@@ -31,6 +32,7 @@ export async function startAppProcess(
       PORT: String(port),
       LOG_LEVEL: 'warn',
       LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
+      AUTH_KEYS_DIR: TEST_KEYS_DIR,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,6 +4,7 @@ import { PolicyRegistry } from '../../src/resilience/nest/policy.registry.js';
 import { RateLimit } from '../../src/resilience/nest/rate-limit.decorator.js';
 import { RequestSignal } from '../../src/resilience/nest/request-signal.js';
 import { Timeout } from '../../src/resilience/nest/timeout.decorator.js';
+import { Public } from '../../src/auth/access.decorators.js';
 
 /** What the probe routes observed, for the tests to read. */
 export const probeState = {
@@ -32,6 +33,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * Routes that exercise the resilience decorators through the real HTTP stack.
  * Mounted by the resilience end-to-end suite only.
  */
+@Public()
 @Controller('probe')
 class ProbeController {
   constructor(private readonly registry: PolicyRegistry) {}

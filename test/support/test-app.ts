@@ -7,6 +7,7 @@ import { createApp } from '../../src/app.factory.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { parseConfig, processEnv } from '../../src/config/load-config.js';
 import { createTestDatabase } from './test-database.js';
+import { TEST_KEYS_DIR } from './tokens.js';
 
 export interface StartTestAppOptions {
   /**
@@ -61,6 +62,8 @@ export async function startTestApp(
     RATE_LIMIT_RATE: '0',
     // Likewise load shedding: a busy CI machine must not turn test requests away.
     LOAD_SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Tokens minted by test/support/tokens.ts verify against this key.
+    AUTH_KEYS_DIR: TEST_KEYS_DIR,
     // Every test app owns its Redis keys (ids restart in each fresh database); suites that share pass their own.
     REDIS_KEY_PREFIX: `test-${randomUUID().slice(0, 8)}:`,
     ...(database.url !== undefined ? { DATABASE_URL: database.url } : {}),

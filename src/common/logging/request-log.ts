@@ -14,6 +14,10 @@ export interface RequestLogOptions {
  * slower than `slowMs` (`warn`, `slow: true`), so production keeps what an
  * operator needs without paying a log line per request.
  */
+/** A token given as `?access_token=` (EventSource, browser WebSockets) never reaches a log line. */
+export const redactToken = (url: string): string =>
+  url.includes('access_token=') ? url.replace(/([?&]access_token=)[^&]*/g, '$1[redacted]') : url;
+
 export function registerRequestLog(fastify: FastifyInstance, logger: Logger, options: RequestLogOptions): void {
   const { access, slowMs } = options;
   const slowLimit = slowMs > 0 ? slowMs : Number.POSITIVE_INFINITY;
@@ -25,7 +29,7 @@ export function registerRequestLog(fastify: FastifyInstance, logger: Logger, opt
       const line = {
         reqId: request.id,
         method: request.method,
-        url: request.url,
+        url: redactToken(request.url),
         route: request.routeOptions.url,
         statusCode,
         durationMs: Math.round(durationMs * 100) / 100,

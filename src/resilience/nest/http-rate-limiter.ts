@@ -35,6 +35,8 @@ export class HttpRateLimiter {
   private readonly limiters = new Map<string, Limiter>();
   private lastFallbackLogAt = 0;
   readonly defaultLimit: RouteRateLimit;
+  /** Anonymous callers of @AnonymousBudget routes; undefined when RATE_LIMIT_ANONYMOUS_RATE is 0. */
+  readonly anonymousLimit: RouteRateLimit | undefined;
   private readonly keyPrefix: string;
 
   constructor(
@@ -44,6 +46,11 @@ export class HttpRateLimiter {
   ) {
     this.keyPrefix = config.redisKeyPrefix;
     this.defaultLimit = { name: 'default', rate: config.rateLimit.rate, capacity: config.rateLimit.capacity };
+    const { anonymousRate, anonymousCapacity } = config.rateLimit;
+    this.anonymousLimit =
+      anonymousRate > 0 && anonymousCapacity > 0
+        ? { name: 'anonymous', rate: anonymousRate, capacity: anonymousCapacity }
+        : undefined;
   }
 
   /**

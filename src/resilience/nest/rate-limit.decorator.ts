@@ -1,4 +1,4 @@
-import { FASTIFY_ROUTE_CONFIG_METADATA } from '@nestjs/platform-fastify/constants.js';
+import { routeConfig } from '../../common/http/route-config.decorator.js';
 
 export interface RouteRateLimit {
   /** Names the bucket family in headers, metrics and /resilience. */
@@ -16,42 +16,19 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Set by @RateLimit / @SkipRateLimit (or a raw route's config); unset: the global bucket. */
     rateLimit?: RateLimitRule;
+    /** Set by @AnonymousBudget: callers without a verified token draw from the smaller anonymous bucket. */
+    anonymousBudget?: boolean;
   }
 }
 
-type Handler = (...args: never[]) => unknown;
-
-const ruleOf = (handler: Handler): RateLimitRule | undefined =>
-  (Reflect.getMetadata(FASTIFY_ROUTE_CONFIG_METADATA, handler) as { rateLimit?: RateLimitRule } | undefined)?.rateLimit;
-
-function setRule(handler: Handler, rule: RateLimitRule): void {
-  const config = (Reflect.getMetadata(FASTIFY_ROUTE_CONFIG_METADATA, handler) ?? {}) as Record<string, unknown>;
-  Reflect.defineMetadata(FASTIFY_ROUTE_CONFIG_METADATA, { ...config, rateLimit: rule }, handler);
-}
-
-/**
- * The rule travels in the route's Fastify config (Nest copies a handler's
- * route config onto the Fastify route), so the limiter can act in `onRequest`,
- * before the body is read. On a class it applies to every method that has no
- * rule of its own (method decorators run first).
- */
-function rateLimitRule(rule: RateLimitRule): ClassDecorator & MethodDecorator {
-  return (target: object, _key?: string | symbol, descriptor?: PropertyDescriptor): void => {
-    if (descriptor !== undefined) {
-      setRule(descriptor.value as Handler, rule);
-      return;
-    }
-    const prototype = (target as { prototype: Record<string, unknown> }).prototype;
-    for (const name of Object.getOwnPropertyNames(prototype)) {
-      const value = prototype[name];
-      if (name === 'constructor' || typeof value !== 'function') continue;
-      if (ruleOf(value as Handler) === undefined) setRule(value as Handler, rule);
-    }
-  };
-}
+/** The rule travels in the route's Fastify config, so the limiter acts in `onRequest`, before the body is read. */
+const rateLimitRule = (rule: RateLimitRule) => routeConfig('rateLimit', rule);
 
 /** Gives a route (or every route of a controller) its own per-client token bucket instead of the global one. */
 export const RateLimit = (limit: RouteRateLimit) => rateLimitRule(limit);
 
 /** Exempts a route (or controller) from rate limiting: probes and scrapes must always answer. */
 export const SkipRateLimit = () => rateLimitRule('skip');
+
+/** Anonymous callers of this route draw from their own, smaller bucket (RATE_LIMIT_ANONYMOUS_*). */
+export const AnonymousBudget = () => routeConfig('anonymousBudget', true);

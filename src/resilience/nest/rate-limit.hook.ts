@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify';
-import { createHash } from 'node:crypto';
 import type { TakeResult } from '../rate-limiter.js';
 import { RateLimitedError } from '../resilience.errors.js';
 import type { HttpRateLimiter } from './http-rate-limiter.js';
@@ -7,23 +6,10 @@ import type { RouteRateLimit } from './rate-limit.decorator.js';
 
 const seconds = (ms: number) => Math.max(0, Math.ceil(ms / 1000));
 
-/**
- * Who a request is charged to: its API key or bearer subject when it has one
- * (hashed, so secrets never become Redis keys or labels), else the client IP
- * (X-Forwarded-For counts only when TRUST_PROXY names the proxy).
- */
-export function clientKeyOf(request: FastifyRequest): string {
-  const apiKey = request.headers['x-api-key'];
-  const auth = request.headers.authorization;
-  const credential =
-    typeof apiKey === 'string' && apiKey !== ''
-      ? apiKey
-      : auth?.startsWith('Bearer ') === true
-        ? auth.slice(7)
-        : undefined;
-  if (credential !== undefined)
-    return `key:${createHash('sha256').update(credential).digest('base64url').slice(0, 22)}`;
-  return `ip:${request.ip}`;
+/** Who a request is charged to: a bucket key, and whether the caller is anonymous. */
+export interface RateLimitClient {
+  readonly key: string;
+  readonly anonymous: boolean;
 }
 
 export interface RateLimitHookOptions {
@@ -31,10 +17,12 @@ export interface RateLimitHookOptions {
   readonly enabled: boolean;
   /** The app's limiter, once Nest has built it (no request arrives before). */
   readonly limiter: () => HttpRateLimiter | undefined;
+  /** Who the request is charged to (the verified caller, else the client address). */
+  readonly clientOf: (request: FastifyRequest) => RateLimitClient;
 }
 
 /**
- * The per-client token bucket as a Fastify `onRequest` hook: it runs before
+ * The per-caller token bucket as a Fastify `onRequest` hook: it runs before
  * the body is read, so a refused request costs less than an admitted one and
  * a flood of large bodies never reaches the parser. The route's rule comes
  * from its config (@RateLimit / @SkipRateLimit). Answers carry the IETF
@@ -43,18 +31,21 @@ export interface RateLimitHookOptions {
  */
 export function registerRateLimitHook(fastify: FastifyInstance, options: RateLimitHookOptions): void {
   fastify.addHook('onRequest', (request, reply, done) => {
-    const rule = request.routeOptions.config.rateLimit;
-    if (rule === 'skip' || (rule === undefined && !options.enabled)) {
-      done();
-      return;
-    }
+    const config = request.routeOptions.config;
+    const rule = config.rateLimit;
     const limiter = options.limiter();
-    if (limiter === undefined) {
+    if (rule === 'skip' || limiter === undefined) {
       done();
       return;
     }
-    const limit = rule ?? limiter.defaultLimit;
-    const result = limiter.take(limit, clientKeyOf(request));
+    const client = options.clientOf(request);
+    const anonymous = client.anonymous && config.anonymousBudget === true ? limiter.anonymousLimit : undefined;
+    if (anonymous === undefined && rule === undefined && !options.enabled) {
+      done();
+      return;
+    }
+    const limit = anonymous ?? rule ?? limiter.defaultLimit;
+    const result = limiter.take(limit, client.key);
     if (result instanceof Promise) {
       result.then(
         (r) => {

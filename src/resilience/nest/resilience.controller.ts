@@ -1,16 +1,15 @@
-import { Controller, Get, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '../../common/auth/admin.guard.js';
+import { Controller, Get } from '@nestjs/common';
+import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { ApiProblems } from '../../common/errors/problem.dto.js';
 import { RedisConnection } from '../../redis/redis.connection.js';
 import { HttpRateLimiter, type LimiterSnapshot } from './http-rate-limiter.js';
 import { PolicyRegistry } from './policy.registry.js';
 import type { PipelineSnapshot } from '../pipeline.js';
+import { Scopes } from '../../auth/access.decorators.js';
 
 /** Admin view of every named policy: breaker state, failure ratio, bulkhead use, limiter, retry budget. */
 @ApiTags('admin')
-@ApiBearerAuth()
-@UseGuards(AdminGuard)
+@Scopes('admin')
 @Controller('resilience')
 export class ResilienceController {
   constructor(

@@ -1,5 +1,4 @@
 import { Global, Module } from '@nestjs/common';
-import { AdminGuard } from '../../common/auth/admin.guard.js';
 import { BulkheadInterceptor } from './bulkhead.interceptor.js';
 import { HttpRateLimiter } from './http-rate-limiter.js';
 import { PolicyRegistry } from './policy.registry.js';
@@ -19,7 +18,6 @@ import { TimeoutInterceptor } from './timeout.interceptor.js';
     ResilienceMetrics,
     PolicyRegistry,
     HttpRateLimiter,
-    AdminGuard,
     // Attached per route by @Timeout / @Bulkhead: routes without them skip the interceptor chain.
     TimeoutInterceptor,
     BulkheadInterceptor,
