@@ -1,9 +1,10 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import type { NotificationStatus } from './notification.js';
 
-/** One row of the outbox (migration 1763900000000 owns the schema). */
+/** One row of the outbox (migrations 1763900000000 and 1764100000000 own the schema). */
 @Entity({ name: 'notifications' })
 @Index('notifications_status_next_attempt_idx', ['status', 'nextAttemptAt'])
+@Index('notifications_requester_idempotency_key', ['requestedBy', 'idempotencyKey'], { unique: true })
 export class NotificationEntity {
   @PrimaryGeneratedColumn('uuid')
   id!: string;
@@ -20,7 +21,9 @@ export class NotificationEntity {
   @Column({ type: 'text' })
   body!: string;
 
-  @Index('notifications_idempotency_key_key', { unique: true })
+  @Column({ name: 'requested_by', type: 'varchar', length: 255 })
+  requestedBy!: string;
+
   @Column({ name: 'idempotency_key', type: 'varchar', length: 200, nullable: true })
   idempotencyKey!: string | null;
 

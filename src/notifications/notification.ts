@@ -11,6 +11,8 @@ export interface Notification {
   readonly recipient: string;
   readonly subject: string;
   readonly body: string;
+  /** The verified caller (`sub`) who asked for it: the only one, with admins, who may read it. */
+  readonly requestedBy: string;
   readonly status: NotificationStatus;
   readonly attempts: number;
   readonly lastError: string | null;
@@ -23,6 +25,8 @@ export interface NewNotification {
   readonly recipient: string;
   readonly subject: string;
   readonly body: string;
+  readonly requestedBy: string;
+  /** Scoped to `requestedBy`: another caller's identical key is another notification. */
   readonly idempotencyKey: string | undefined;
   /** sha256 of the request's content, to tell a replay from a reuse of the key. */
   readonly requestHash: string;

@@ -7,6 +7,8 @@ import { NotificationAcceptedDto, NotificationDto } from './dto/notification.dto
 import { NotificationsService } from './notifications.service.js';
 import { ParseUuidPipe } from './parse-uuid.pipe.js';
 import { Authenticated, Scopes } from '../auth/access.decorators.js';
+import type { Caller } from '../auth/caller.js';
+import { CurrentCaller } from '../auth/current-caller.decorator.js';
 
 @ApiTags('notifications')
 @ApiProblems(500, 503)
@@ -28,8 +30,9 @@ export class NotificationsController {
     @Body() body: CreateNotificationDto,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
+    @CurrentCaller() caller: Caller,
   ): Promise<NotificationAcceptedDto> {
-    const { notification, replayed } = await this.notifications.enqueue(body, idempotencyKey);
+    const { notification, replayed } = await this.notifications.enqueue(body, idempotencyKey, caller);
     if (replayed) void reply.header('idempotent-replayed', 'true');
     void reply.header('location', `/notifications/${notification.id}`);
     return { id: notification.id, status: 'queued' };
@@ -39,7 +42,7 @@ export class NotificationsController {
   @Authenticated()
   @ApiOkResponse({ type: NotificationDto })
   @ApiProblems(400, 404)
-  async get(@Param('id', ParseUuidPipe) id: string): Promise<NotificationDto> {
-    return NotificationDto.from(await this.notifications.get(id));
+  async get(@Param('id', ParseUuidPipe) id: string, @CurrentCaller() caller: Caller): Promise<NotificationDto> {
+    return NotificationDto.from(await this.notifications.get(id, caller));
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { createHash } from 'node:crypto';
+import { isAdmin, type Caller } from '../auth/caller.js';
 import { AppException } from '../common/errors/app.exception.js';
 import type { Notification, NotificationChannel } from './notification.js';
 import { NotificationsRepository } from './notifications.repository.js';
@@ -34,11 +35,12 @@ export class NotificationsService {
    * Stores the notification (committed before this resolves) and wakes the
    * local worker. With an idempotency key, a replay of the same request gets
    * the stored notification back (`replayed`); another request under the same
-   * key is a 409.
+   * key is a 409. Keys are the caller's own: another caller's identical key is another notification.
    */
   async enqueue(
     request: NotificationRequest,
     idempotencyKey: string | undefined,
+    caller: Caller,
   ): Promise<{ notification: Notification; replayed: boolean }> {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
       throw new AppException('validation_failed', 'The Idempotency-Key header is not valid', {
@@ -56,6 +58,7 @@ export class NotificationsService {
       recipient: request.to,
       subject: request.subject,
       body: request.body,
+      requestedBy: caller.sub,
       idempotencyKey,
       requestHash: hash,
     });
@@ -73,9 +76,10 @@ export class NotificationsService {
     return { notification: result.notification, replayed: false };
   }
 
-  async get(id: string): Promise<Notification> {
+  /** The caller's own notification (any, for an admin); someone else's is a 404, so ids cannot be probed. */
+  async get(id: string, caller: Caller): Promise<Notification> {
     const notification = await this.notifications.findById(id);
-    if (notification === undefined) {
+    if (notification === undefined || (notification.requestedBy !== caller.sub && !isAdmin(caller))) {
       throw new AppException('notification_not_found', `No notification with id ${id}`);
     }
     return notification;

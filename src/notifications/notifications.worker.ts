@@ -172,7 +172,11 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
     if (await this.repository.markDelivered(job)) {
       this.metrics.delivered.inc();
       this.metrics.latency.observe(Math.max(0, Date.now() - job.createdAt.getTime()) / 1000);
-      this.events.publish('notification.delivered', { notificationId: job.id, attempts: job.attempts });
+      this.events.publish('notification.delivered', {
+        notificationId: job.id,
+        requestedBy: job.requestedBy,
+        attempts: job.attempts,
+      });
     } else {
       this.logger.warn({ notificationId: job.id }, 'notification sent, but its claim was lost before recording it');
     }
@@ -197,7 +201,12 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
         fields,
         kind === 'permanent' ? 'notification refused permanently' : 'notification dead-lettered',
       );
-      this.events.publish('notification.failed', { notificationId: job.id, attempts: job.attempts, error: message });
+      this.events.publish('notification.failed', {
+        notificationId: job.id,
+        requestedBy: job.requestedBy,
+        attempts: job.attempts,
+        error: message,
+      });
     }
   }
 }

@@ -17,6 +17,7 @@ interface RawNotification {
   recipient: string;
   subject: string;
   body: string;
+  requested_by: string;
   status: NotificationStatus;
   attempts: number;
   last_error: string | null;
@@ -26,7 +27,7 @@ interface RawNotification {
   locked_by: string | null;
 }
 
-const COLUMNS = `id, channel, recipient, subject, body, status, attempts, last_error, created_at, delivered_at,
+const COLUMNS = `id, channel, recipient, subject, body, requested_by, status, attempts, last_error, created_at, delivered_at,
   request_hash, locked_by`;
 
 const toNotification = (r: RawNotification): Notification => ({
@@ -35,6 +36,7 @@ const toNotification = (r: RawNotification): Notification => ({
   recipient: r.recipient,
   subject: r.subject,
   body: r.body,
+  requestedBy: r.requested_by,
   status: r.status,
   attempts: r.attempts,
   lastError: r.last_error,
@@ -59,18 +61,27 @@ export class TypeOrmNotificationsRepository extends NotificationsRepository {
 
   async enqueue(input: NewNotification): Promise<EnqueueResult> {
     const inserted = await this.exec(
-      `INSERT INTO notifications (channel, recipient, subject, body, idempotency_key, request_hash)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (idempotency_key) DO NOTHING
+      `INSERT INTO notifications (channel, recipient, subject, body, requested_by, idempotency_key, request_hash)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (requested_by, idempotency_key) DO NOTHING
        RETURNING ${COLUMNS}`,
-      [input.channel, input.recipient, input.subject, input.body, input.idempotencyKey ?? null, input.requestHash],
+      [
+        input.channel,
+        input.recipient,
+        input.subject,
+        input.body,
+        input.requestedBy,
+        input.idempotencyKey ?? null,
+        input.requestHash,
+      ],
     );
     const row = (inserted.rows as RawNotification[])[0];
     if (row !== undefined) return { notification: toNotification(row), created: true, requestHash: row.request_hash };
     // ON CONFLICT waited for a concurrent insert of the same key to commit, so the row is visible now.
-    const existing = await this.exec(`SELECT ${COLUMNS} FROM notifications WHERE idempotency_key = $1`, [
-      input.idempotencyKey ?? null,
-    ]);
+    const existing = await this.exec(
+      `SELECT ${COLUMNS} FROM notifications WHERE requested_by = $1 AND idempotency_key = $2`,
+      [input.requestedBy, input.idempotencyKey ?? null],
+    );
     const found = (existing.rows as RawNotification[])[0];
     if (found === undefined) throw new Error('idempotency key conflicted but no row holds it');
     return { notification: toNotification(found), created: false, requestHash: found.request_hash };

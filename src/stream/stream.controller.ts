@@ -6,6 +6,8 @@ import { EventsQuery } from './dto/events.query.js';
 import { StreamQuery } from './dto/stream.query.js';
 import { StreamService } from './stream.service.js';
 import { PublicRead, TokenInQuery } from '../auth/access.decorators.js';
+import type { Caller } from '../auth/caller.js';
+import { CurrentCaller } from '../auth/current-caller.decorator.js';
 
 @ApiTags('streams')
 @Controller()
@@ -35,8 +37,9 @@ export class StreamController {
     @Query() query: EventsQuery,
     @Headers('last-event-id') lastEventIdHeader: string | undefined,
     @Res() reply: FastifyReply,
+    @CurrentCaller() caller: Caller | undefined,
   ): Promise<void> {
     const lastEventId = (lastEventIdHeader ?? query.lastEventId)?.trim();
-    await this.streams.events(reply, query.types === undefined ? undefined : new Set(query.types), lastEventId);
+    await this.streams.events(reply, query.types === undefined ? undefined : new Set(query.types), lastEventId, caller);
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isAdmin, type Caller } from '../auth/caller.js';
 import { AppConfig } from '../config/app-config.js';
 import { EventHub, type HubEvent } from './event-hub.js';
 import { isEventId } from './event-id.js';
@@ -8,6 +9,13 @@ import { SseConnection } from './sse-connection.js';
 import { StreamMetrics } from './stream.metrics.js';
 
 const RETRY_HINT_MS = 3000;
+
+/** Whether `caller` may see `event`: notification events only by who asked for them (and admins). */
+export function maySee(event: HubEvent, caller: Caller | undefined): boolean {
+  if (!event.type.startsWith('notification.')) return true;
+  if (caller === undefined) return false;
+  return isAdmin(caller) || (event.data as { requestedBy?: unknown } | null)?.requestedBy === caller.sub;
+}
 
 /** Serves the finite demo stream and the live /events stream over SSE. */
 @Injectable()
@@ -42,16 +50,20 @@ export class StreamService implements BeforeApplicationShutdown {
     }
   }
 
-  /** The live domain-event stream, resuming after `lastEventId` from the replay buffer. */
+  /**
+   * The live domain-event stream, resuming after `lastEventId` from the replay
+   * buffer; `caller`'s own notification events only.
+   */
   async events(
     reply: FastifyReply,
     types: ReadonlySet<string> | undefined,
     lastEventId: string | undefined,
+    caller: Caller | undefined,
   ): Promise<void> {
     const connection = this.connect(reply);
     connection.retry(RETRY_HINT_MS);
     const deliver = (event: HubEvent) => {
-      if (types !== undefined && !types.has(event.type)) return;
+      if ((types !== undefined && !types.has(event.type)) || !maySee(event, caller)) return;
       const data = JSON.stringify({ ...(event.data as object), ts: event.ts });
       if (connection.send({ ...(event.id === undefined ? {} : { id: event.id }), event: event.type, data })) {
         this.metrics.eventsSent.inc();

@@ -11,6 +11,7 @@ import { EmbeddedPostgres } from '../../src/database/embedded/embedded-postgres.
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { externalDatabaseUrl } from '../support/test-app.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { adminJson, TEST_KEYS_DIR } from '../support/tokens.js';
 
 /**
  * Crash safety of the outbox with the built service (node dist/main.js):
@@ -68,6 +69,7 @@ async function startService(): Promise<Service> {
   delete env['NODE_OPTIONS'];
   delete env['DATABASE_URL'];
   Object.assign(env, {
+    AUTH_KEYS_DIR: TEST_KEYS_DIR,
     NODE_ENV: 'production',
     HOST: '127.0.0.1',
     PORT: String(port),
@@ -190,7 +192,7 @@ describe('notification delivery survives SIGKILL', () => {
         Array.from({ length: Math.min(BATCH, TOTAL - i) }, async (_, j) => {
           const res = await fetch(`${first.url}/notifications`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', 'idempotency-key': `crash-${String(i + j)}` },
+            headers: { ...adminJson, 'idempotency-key': `crash-${String(i + j)}` },
             body: JSON.stringify({
               channel: 'email',
               to: `user${String(i + j)}@example.org`,

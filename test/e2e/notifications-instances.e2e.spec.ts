@@ -3,6 +3,7 @@ import { EmbeddedPostgres } from '../../src/database/embedded/embedded-postgres.
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { externalDatabaseUrl, startTestApp, type TestApp } from '../support/test-app.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { adminJson } from '../support/tokens.js';
 
 /**
  * Two instances of the service on ONE database and one SMTP server: the
@@ -67,7 +68,7 @@ describe('two instances sharing one outbox', () => {
           const app = apps[(i + j) % 2]!;
           const res = await fetch(`${app.url}/notifications`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
+            headers: adminJson,
             body: JSON.stringify({
               channel: 'email',
               to: `twin${String(i + j)}@example.org`,

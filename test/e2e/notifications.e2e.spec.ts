@@ -4,7 +4,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
+import { subscribe } from '../support/sse-client.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { ADMIN, bearer, mintToken } from '../support/tokens.js';
 
 /**
  * POST /notifications end to end: a real SMTP server (smtp-server) on a
@@ -15,6 +17,10 @@ let smtp: SmtpSink;
 let t: TestApp;
 
 const MAX_ATTEMPTS = 3;
+
+/** The caller of most tests: may send, and may read what it sent. */
+const SENDER = await mintToken({ sub: 'sender-1', scope: 'notifications:write' });
+const OTHER = await mintToken({ sub: 'sender-2', scope: 'notifications:write' });
 
 beforeAll(async () => {
   smtp = await startSmtpSink();
@@ -48,7 +54,11 @@ async function call(
 ): Promise<Answer> {
   const res = await fetch(`${t.url}${path}`, {
     method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    headers: {
+      ...bearer(SENDER),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -81,6 +91,14 @@ async function settled(id: string, withinMs = 30_000): Promise<Record<string, an
     if (res.body['status'] === 'delivered' || res.body['status'] === 'failed') return res.body;
     if (Date.now() > deadline) throw new Error(`notification ${id} still ${String(res.body['status'])}`);
     await sleep(50);
+  }
+}
+
+async function waitFor(check: () => boolean, withinMs = 10_000): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(25);
   }
 }
 
@@ -219,6 +237,81 @@ describe('notifications', () => {
     expect(final['status']).toBe('delivered');
   });
 
+  it('lets only the caller who asked, and admins, read a notification; others get 404', async () => {
+    const res = await call('POST', '/notifications', mail('Mine only'));
+    expect(res.status).toBe(202);
+    const id = res.body['id'] as string;
+    expect((await call('GET', `/notifications/${id}`)).status).toBe(200);
+    expect((await call('GET', `/notifications/${id}`, undefined, bearer(ADMIN))).status).toBe(200);
+    // Someone else's id looks exactly like one that does not exist.
+    const other = await call('GET', `/notifications/${id}`, undefined, bearer(OTHER));
+    expectProblem(other, 404, 'notification_not_found');
+    expect(other.body['detail']).toBe(
+      (await call('GET', `/notifications/${randomUUID()}`, undefined, bearer(OTHER))).body['detail']?.replace(
+        /[0-9a-f-]{36}/,
+        id,
+      ),
+    );
+    const anonymous = await fetch(`${t.url}/notifications/${id}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
+  });
+
+  it('needs notifications:write to send: anonymous is 401, a token without the scope 403, and nothing is stored', async () => {
+    const before = smtp.all.length;
+    const anonymous = await fetch(`${t.url}/notifications`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(mail('Open relay?')),
+    });
+    expect(anonymous.status).toBe(401);
+    const reader = await mintToken({ sub: 'reader', scope: 'users:write' });
+    const scoped = await call('POST', '/notifications', mail('Wrong scope'), bearer(reader));
+    expectProblem(scoped, 403, 'insufficient_scope');
+    expect(scoped.headers.get('www-authenticate')).toBe(
+      'Bearer realm="nest-async-api", error="insufficient_scope", scope="notifications:write"',
+    );
+    await sleep(300);
+    expect(smtp.all.length).toBe(before);
+  });
+
+  it('scopes an idempotency key to its caller: the same key from two callers is two notifications', async () => {
+    const key = `shared-${randomUUID()}`;
+    const mine = await call('POST', '/notifications', mail('Key one'), { 'idempotency-key': key });
+    const theirs = await call('POST', '/notifications', mail('Key two'), { 'idempotency-key': key, ...bearer(OTHER) });
+    expect([mine.status, theirs.status]).toEqual([202, 202]);
+    expect(theirs.body['id']).not.toBe(mine.body['id']);
+    expect(theirs.headers.get('idempotent-replayed')).toBeNull();
+    expect((await call('GET', `/notifications/${theirs.body['id'] as string}`, undefined, bearer(OTHER))).status).toBe(
+      200,
+    );
+  });
+
+  it('sends notification events on /events only to the caller they belong to (and admins)', async () => {
+    const url = `${t.url}/events?types=notification.delivered`;
+    const types = ['notification.delivered'];
+    const mine = subscribe(url, types, undefined, bearer(SENDER));
+    const others = subscribe(url, types, undefined, bearer(OTHER));
+    const admin = subscribe(`${url}&access_token=${ADMIN}`, types);
+    const anonymous = subscribe(url, types);
+    const streams = [mine, others, admin, anonymous];
+    try {
+      await Promise.all(streams.map((s) => s.opened));
+      const res = await call('POST', '/notifications', mail('Watched'));
+      const id = res.body['id'] as string;
+      await settled(id);
+      const seen = (stream: (typeof streams)[number]) =>
+        stream.received.filter((e) => (e.data as { notificationId: string }).notificationId === id);
+      await waitFor(() => seen(mine).length === 1 && seen(admin).length === 1);
+      await sleep(300);
+      expect(seen(mine)[0]?.data).toMatchObject({ notificationId: id, requestedBy: 'sender-1' });
+      expect(seen(others)).toHaveLength(0);
+      expect(seen(anonymous)).toHaveLength(0);
+    } finally {
+      for (const stream of streams) stream.source.close();
+    }
+  });
+
   it('exposes queue and delivery metrics', async () => {
     const text = await (await fetch(`${t.url}/metrics`)).text();
     expect(text).toMatch(/^notifications_queue_depth\{state="delivered"\} [1-9]\d*$/m);
@@ -239,7 +332,7 @@ describe('notifications without SMTP_URL', () => {
     try {
       const res = await fetch(`${dev.url}/notifications`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...bearer(SENDER) },
         body: JSON.stringify({ channel: 'email', to: 'dev@example.org', subject: 'Dev mail', body: 'Hello outbox' }),
       });
       expect(res.status).toBe(202);
@@ -248,7 +341,8 @@ describe('notifications without SMTP_URL', () => {
       let status = 'queued';
       while (status !== 'delivered' && Date.now() < deadline) {
         await sleep(50);
-        status = ((await (await fetch(`${dev.url}/notifications/${id}`)).json()) as { status: string }).status;
+        const answer = await fetch(`${dev.url}/notifications/${id}`, { headers: bearer(SENDER) });
+        status = ((await answer.json()) as { status: string }).status;
       }
       expect(status).toBe('delivered');
       const files = readdirSync(join(dir, 'mail'));

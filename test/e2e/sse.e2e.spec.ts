@@ -5,6 +5,7 @@ import { DomainEvents } from '../../src/common/events/domain-events.js';
 import { EventHub } from '../../src/stream/event-hub.js';
 import { subscribe } from '../support/sse-client.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { ADMIN, adminJson, bearer } from '../support/tokens.js';
 
 /** Reads a raw SSE response until `marker` appears (or fails after a bound). */
 async function readUntil(url: string, marker: string, headers: Record<string, string> = {}): Promise<string> {
@@ -44,7 +45,7 @@ const metric = async (t: TestApp, name: string): Promise<number> => {
 async function createUser(t: TestApp, n: number): Promise<number> {
   const res = await fetch(`${t.url}/users`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: adminJson,
     body: JSON.stringify({ name: `Sse ${String(n)}`, email: `sse-${String(n)}-${String(Date.now())}@example.org` }),
   });
   return ((await res.json()) as { id: number }).id;
@@ -107,7 +108,7 @@ describe('GET /events', () => {
     const { source, received, opened } = subscribe(`${t.url}/events`, ['user.created', 'user.deleted']);
     await opened;
     const id = await createUser(t, 1);
-    await fetch(`${t.url}/users/${String(id)}`, { method: 'DELETE' });
+    await fetch(`${t.url}/users/${String(id)}`, { method: 'DELETE', headers: bearer(ADMIN) });
     await until(() => received.length >= 2);
     source.close();
     expect(received.map((r) => [r.type, r.data.userId])).toEqual([
@@ -125,7 +126,7 @@ describe('GET /events', () => {
     ]);
     await opened;
     const id = await createUser(t, 2);
-    await fetch(`${t.url}/users/${String(id)}`, { method: 'DELETE' });
+    await fetch(`${t.url}/users/${String(id)}`, { method: 'DELETE', headers: bearer(ADMIN) });
     await until(() => received.length >= 1);
     await new Promise((r) => setTimeout(r, 100));
     source.close();

@@ -6,14 +6,23 @@ export interface Received {
   readonly data: any;
 }
 
-/** An EventSource client that records every message, with an optional Last-Event-ID to resume from. */
-export function subscribe(url: string, eventTypes: string[], lastEventId?: string) {
+/** An EventSource client that records every message, with an optional Last-Event-ID to resume from (and headers, e.g. a bearer token). */
+export function subscribe(
+  url: string,
+  eventTypes: string[],
+  lastEventId?: string,
+  headers: Readonly<Record<string, string>> = {},
+) {
   const received: Received[] = [];
   const source = new EventSource(url, {
     fetch: (input, init) =>
       fetch(input, {
         ...init,
-        headers: { ...init.headers, ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }) },
+        headers: {
+          ...init.headers,
+          ...headers,
+          ...(lastEventId === undefined ? {} : { 'last-event-id': lastEventId }),
+        },
       }),
   });
   const opened = new Promise<void>((resolve, reject) => {

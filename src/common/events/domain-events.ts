@@ -8,8 +8,18 @@ export interface DomainEventMap {
   'user.created': { readonly userId: number };
   'user.updated': { readonly userId: number };
   'user.deleted': { readonly userId: number };
-  'notification.delivered': { readonly notificationId: string; readonly attempts: number };
-  'notification.failed': { readonly notificationId: string; readonly attempts: number; readonly error: string };
+  // `requestedBy`: /events shows these only to that caller (and admins).
+  'notification.delivered': {
+    readonly notificationId: string;
+    readonly requestedBy: string;
+    readonly attempts: number;
+  };
+  'notification.failed': {
+    readonly notificationId: string;
+    readonly requestedBy: string;
+    readonly attempts: number;
+    readonly error: string;
+  };
   'breaker.state': { readonly policy: string; readonly from: string; readonly to: string };
   'chat.message': { readonly id: number; readonly room: string; readonly author: string };
 }

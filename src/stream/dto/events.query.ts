@@ -23,4 +23,12 @@ export class EventsQuery {
   @IsString()
   @Matches(/^\d{1,15}$/, { message: 'lastEventId must be an event id' })
   lastEventId?: string;
+
+  @ApiPropertyOptional({
+    description:
+      'Bearer token for clients that cannot send Authorization (EventSource): shows their notification events',
+  })
+  @IsOptional()
+  @IsString()
+  access_token?: string;
 }
