@@ -246,12 +246,7 @@ describe('notifications', () => {
     // Someone else's id looks exactly like one that does not exist.
     const other = await call('GET', `/notifications/${id}`, undefined, bearer(OTHER));
     expectProblem(other, 404, 'notification_not_found');
-    expect(other.body['detail']).toBe(
-      (await call('GET', `/notifications/${randomUUID()}`, undefined, bearer(OTHER))).body['detail']?.replace(
-        /[0-9a-f-]{36}/,
-        id,
-      ),
-    );
+    expect(other.body['detail']).toBe(`No notification with id ${id}`);
     const anonymous = await fetch(`${t.url}/notifications/${id}`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
