@@ -184,6 +184,12 @@ export async function createApp(
   if (config.http.docsEnabled) {
     setupOpenApi(app);
   }
-  await app.init();
+  try {
+    await app.init();
+  } catch (error) {
+    // A failed boot (a route without an access rule, a bad migration) must not leave the database open.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   return { app, logger, metrics };
 }

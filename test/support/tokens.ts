@@ -8,16 +8,32 @@ import { LocalIssuer, type TokenClaims } from '../../src/auth/local-issuer.js';
  */
 export const TEST_KEYS_DIR = join(tmpdir(), 'nest-async-api-test-auth');
 
-let issuer: Promise<LocalIssuer> | undefined;
-const localIssuer = (): Promise<LocalIssuer> =>
-  (issuer ??= LocalIssuer.open(TEST_KEYS_DIR, 'nest-async-api', 'nest-async-api'));
+const issuers = new Map<string, Promise<LocalIssuer>>();
+/** The test key, signing for `iss`/`aud` (the apps expect nest-async-api for both). */
+const localIssuer = (iss = 'nest-async-api', aud = 'nest-async-api', dir = TEST_KEYS_DIR): Promise<LocalIssuer> => {
+  const key = `${dir}\n${iss}\n${aud}`;
+  let issuer = issuers.get(key);
+  if (issuer === undefined) {
+    issuer = LocalIssuer.open(dir, iss, aud);
+    issuers.set(key, issuer);
+  }
+  return issuer;
+};
 
 /** Any claims; `scope` is free text so tests can send scopes this service does not know. */
 export type MintOptions = Partial<TokenClaims>;
 
 /** A token from the test apps' own issuer; one hour, sub "test-user" unless told. */
 export async function mintToken(options: MintOptions = {}): Promise<string> {
-  return (await localIssuer()).sign({
+  return mintWith({}, options);
+}
+
+/** A token with the test key but another issuer, audience or key folder (a key the apps do not hold). */
+export async function mintWith(
+  signer: { readonly issuer?: string; readonly audience?: string; readonly keysDir?: string },
+  options: MintOptions = {},
+): Promise<string> {
+  return (await localIssuer(signer.issuer, signer.audience, signer.keysDir)).sign({
     sub: options.sub ?? 'test-user',
     ttlS: options.ttlS ?? 3600,
     ...(options.name === undefined ? {} : { name: options.name }),
