@@ -26,9 +26,10 @@ ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
 # Code stays root-owned (read-only for the app). Only the default embedded-database
-# folder (PGLITE_DATA_DIR=./data/pglite, used when DATABASE_URL is unset) is writable;
+# folder (PGLITE_DATA_DIR=./data/pglite, used when DATABASE_URL is unset) and the local
+# issuer's key folder (AUTH_KEYS_DIR=./data/auth) are writable;
 # mount a volume at /app/data to keep that data.
-RUN mkdir -p /app/data && chown node:node /app/data
+RUN mkdir -p /app/data/auth && chown -R node:node /app/data
 # package.json carries "type": "module", which dist/*.js needs.
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
