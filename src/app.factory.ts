@@ -12,6 +12,7 @@ import {
   registerAuthorization,
 } from './auth/access.hooks.js';
 import { Authenticator } from './auth/authenticator.js';
+import { ChatUpgradeAuthenticator } from './chat/chat-upgrade.authenticator.js';
 import { ChatWsAdapter } from './chat/chat-ws.adapter.js';
 import { registerRawJsonRoute } from './compute/raw-body.route.js';
 import { REQUEST_ID_HEADER, requestIdFor } from './common/http/request-id.js';
@@ -173,7 +174,9 @@ export async function createApp(
   registerLivenessRoute(fastify, app.get(LivenessSnapshot));
 
   // Raw WebSockets (the chat at /ws) on the same server and port as HTTP.
-  app.useWebSocketAdapter(new ChatWsAdapter(app));
+  // The chat's upgrades are authenticated before they happen (a bad token is a 401, not a socket).
+  const upgrades = app.get(ChatUpgradeAuthenticator);
+  app.useWebSocketAdapter(new ChatWsAdapter(app, (request) => upgrades.authenticate(request)));
   await registerLoadShedding(app, config);
   if (config.http.corsOrigins !== null) {
     app.enableCors({

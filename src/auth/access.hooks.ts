@@ -71,6 +71,10 @@ export function registerAuthentication(fastify: FastifyInstance, authenticator: 
   fastify.decorateRequest('credentialError', undefined);
   fastify.addHook('onRequest', (request, _reply, done) => {
     const token = tokenOf(request);
+    // The credential is the access layer's: handlers (and their query DTOs, which refuse unknown fields) never see it.
+    if (request.routeOptions.config.tokenInQuery === true) {
+      delete (request.query as Record<string, unknown> | undefined)?.['access_token'];
+    }
     if (token === undefined) {
       done();
       return;

@@ -2,7 +2,11 @@ import type { ChatMessage } from './chat.protocol.js';
 
 export interface NewChatMessage {
   readonly room: string;
+  /** The name shown. */
   readonly author: string;
+  /** Whose message: the token's `sub`, or the guest name. */
+  readonly authorKey: string;
+  readonly guest: boolean;
   readonly text: string;
   readonly clientMsgId: string | undefined;
 }
@@ -14,7 +18,7 @@ export interface NewChatMessage {
 export abstract class ChatMessagesRepository {
   /**
    * Stores a message. With a `clientMsgId` already stored for the same room and
-   * author, stores nothing and returns that earlier message with `created: false`.
+   * author (`authorKey` and `guest`), stores nothing and returns that earlier message with `created: false`.
    */
   abstract append(message: NewChatMessage): Promise<{ message: ChatMessage; created: boolean }>;
   /** The last `limit` messages of a room, oldest first. */

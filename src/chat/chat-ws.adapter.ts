@@ -1,13 +1,21 @@
-import { Logger } from '@nestjs/common';
+import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Observable } from 'rxjs';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { handshakeRefusal, refuseUpgrade, upgradePath } from './ws-handshake.js';
+import { AppException } from '../common/errors/app.exception.js';
+import { handshakeRefusal, refuseUpgrade, refuseUpgradeWith, upgradePath } from './ws-handshake.js';
 
 type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+
+/**
+ * Checks an upgrade before it happens (the caller's token): returns (or
+ * resolves) to let it through, throws (or rejects) an AppException to refuse
+ * it with that problem.
+ */
+export type UpgradeGate = (request: IncomingMessage) => void | Promise<void>;
 
 /**
  * Nest's ws adapter with two changes for public sockets whose gateways read
@@ -19,11 +27,19 @@ type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) 
  * a bad handshake at /ws (ws's own answer was a text/html 400), an upgrade
  * to a path with no WebSocket endpoint (Nest's adapter dropped the socket
  * unanswered) or with a target that does not parse (Nest's wrote a broken
- * response).
+ * response). An {@link UpgradeGate} may refuse an upgrade before it happens
+ * (a bad token: 401, keys unavailable: 503).
  */
 export class ChatWsAdapter extends WsAdapter {
   private readonly wsLogger = new Logger('WebSocket');
   private readonly upgradeListeners = new Map<number, UpgradeListener>();
+
+  constructor(
+    app: INestApplicationContext,
+    private readonly gate: UpgradeGate = () => undefined,
+  ) {
+    super(app);
+  }
 
   override bindMessageHandlers(
     client: WebSocket,
@@ -50,13 +66,43 @@ export class ChatWsAdapter extends WsAdapter {
         refuseUpgrade(socket, request, 'not_found', `No WebSocket endpoint at ${path}`);
         return;
       }
-      server.handleUpgrade(request, socket, head, (ws) => {
-        server.emit('connection', ws, request);
-      });
+      const upgrade = () => {
+        server.handleUpgrade(request, socket, head, (ws) => {
+          server.emit('connection', ws, request);
+        });
+      };
+      let gated: void | Promise<void>;
+      try {
+        gated = this.gate(request);
+      } catch (error) {
+        this.refuse(socket, request, error);
+        return;
+      }
+      if (!(gated instanceof Promise)) {
+        upgrade();
+        return;
+      }
+      // Node left the socket without an error listener; a reset while the token is verified must not crash.
+      const onError = () => socket.destroy();
+      socket.on('error', onError);
+      gated.then(
+        () => {
+          socket.off('error', onError);
+          if (!socket.destroyed) upgrade();
+        },
+        (error: unknown) => {
+          this.refuse(socket, request, error);
+        },
+      );
     };
     httpServer.on('upgrade', listener);
     this.upgradeListeners.set(port, listener);
     return httpServer;
+  }
+
+  private refuse(socket: Duplex, request: IncomingMessage, error: unknown): void {
+    if (!(error instanceof AppException)) this.wsLogger.error(error);
+    refuseUpgradeWith(socket, request, error instanceof AppException ? error : new AppException('internal_error'));
   }
 
   override async dispose(): Promise<void> {

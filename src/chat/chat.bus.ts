@@ -13,6 +13,7 @@ export type ChatBusEvent =
       readonly room: string;
       readonly event: 'joined' | 'left';
       readonly name: string;
+      readonly guest: boolean;
       readonly count: number;
     };
 

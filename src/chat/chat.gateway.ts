@@ -1,12 +1,15 @@
 import { type OnGatewayConnection, WebSocketGateway } from '@nestjs/websockets';
+import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
+import { ChatUpgradeAuthenticator } from './chat-upgrade.authenticator.js';
 import { MAX_FRAME_BYTES } from './chat.protocol.js';
 import { ChatService } from './chat.service.js';
 
 /**
  * The chat's WebSocket endpoint, `/ws` on the app's own port. Frames are flat
  * JSON objects with a `type` (not Nest's `{event, data}`), so the gateway hands
- * each socket to {@link ChatService}, which reads its frames itself.
+ * each socket to {@link ChatService}, which reads its frames itself, with the
+ * caller its upgrade was authenticated as (undefined: a guest).
  */
 @WebSocketGateway({
   path: '/ws',
@@ -16,9 +19,12 @@ import { ChatService } from './chat.service.js';
   perMessageDeflate: false,
 })
 export class ChatGateway implements OnGatewayConnection<WebSocket> {
-  constructor(private readonly chat: ChatService) {}
+  constructor(
+    private readonly chat: ChatService,
+    private readonly upgrades: ChatUpgradeAuthenticator,
+  ) {}
 
-  handleConnection(client: WebSocket): void {
-    this.chat.accept(client);
+  handleConnection(client: WebSocket, request?: IncomingMessage): void {
+    this.chat.accept(client, this.upgrades.callerOf(request));
   }
 }

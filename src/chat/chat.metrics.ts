@@ -12,6 +12,7 @@ export class ChatMetrics {
   readonly errors: Counter<'code'>;
   readonly slowClientsDropped: Counter;
   readonly heartbeatTimeouts: Counter;
+  readonly tokensExpired: Counter;
 
   constructor(registry: MetricsRegistry) {
     const registers = [registry];
@@ -38,6 +39,11 @@ export class ChatMetrics {
     this.heartbeatTimeouts = new Counter({
       name: 'chat_heartbeat_timeouts_total',
       help: 'Chat connections terminated for missing a pong',
+      registers,
+    });
+    this.tokensExpired = new Counter({
+      name: 'chat_tokens_expired_total',
+      help: 'Chat connections closed with 1008 because their token expired',
       registers,
     });
   }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ChatBus } from './chat.bus.js';
+import { ChatUpgradeAuthenticator } from './chat-upgrade.authenticator.js';
 import { ChatGateway } from './chat.gateway.js';
 import { ChatMessagesRepository } from './chat-messages.repository.js';
 import { ChatMetrics } from './chat.metrics.js';
@@ -12,8 +13,9 @@ import { TypeOrmChatMessagesRepository } from './typeorm-chat-messages.repositor
     ChatService,
     ChatBus,
     ChatMetrics,
+    ChatUpgradeAuthenticator,
     { provide: ChatMessagesRepository, useClass: TypeOrmChatMessagesRepository },
   ],
-  exports: [ChatService],
+  exports: [ChatService, ChatUpgradeAuthenticator],
 })
 export class ChatModule {}

@@ -9,6 +9,8 @@ import { textViolation, textViolationMessage } from '../common/text/text-rule.js
 export const MAX_TEXT_LENGTH = 2000;
 export const MAX_ROOM_LENGTH = 64;
 export const MAX_NAME_LENGTH = 32;
+/** Longest author name shown: a token's `name` (the verifier keeps 64 characters of it). */
+export const MAX_AUTHOR_LENGTH = 64;
 export const MAX_CLIENT_MSG_ID_LENGTH = 64;
 /** Largest frame accepted; larger ones close the connection with 1009. */
 export const MAX_FRAME_BYTES = 64 * 1024;
@@ -39,6 +41,10 @@ export type ChatErrorCode =
   | 'not_joined'
   | 'too_many_rooms'
   | 'rate_limited'
+  /** A post without a token where guests may not post. */
+  | 'unauthorized'
+  /** A post with a verified token that lacks `chat:write`. */
+  | 'insufficient_scope'
   | 'unavailable'
   | 'internal_error';
 
@@ -46,6 +52,7 @@ export type ClientFrame =
   | {
       readonly type: 'join';
       readonly room: string;
+      /** Validated for compatibility, then ignored: who a connection is comes from its token. */
       readonly name: string | undefined;
       readonly since: number | undefined;
     }
@@ -61,6 +68,8 @@ export interface ChatMessage {
   readonly id: number;
   readonly room: string;
   readonly author: string;
+  /** True when the author had no token (a guest-xxxxxx name, this connection's only). */
+  readonly guest: boolean;
   readonly text: string;
   /** ISO 8601 */
   readonly ts: string;
@@ -73,6 +82,7 @@ export type ServerFrame =
       readonly room: string;
       readonly event: 'joined' | 'left';
       readonly name: string;
+      readonly guest: boolean;
       readonly count: number;
     }
   | {
@@ -81,6 +91,8 @@ export type ServerFrame =
       readonly messages: readonly ChatMessage[];
       readonly truncated?: true;
     }
+  /** First frame on every connection: who the server takes it for, and whether it may post. */
+  | { readonly type: 'welcome'; readonly name: string; readonly guest: boolean; readonly canPost: boolean }
   | { readonly type: 'error'; readonly code: ChatErrorCode; readonly message: string }
   | { readonly type: 'ack'; readonly clientMsgId: string; readonly id: number };
 

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
+import type { Caller } from '../auth/caller.js';
 import { AppException } from '../common/errors/app.exception.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import { ShutdownState } from '../common/lifecycle/shutdown-state.js';
@@ -8,6 +9,7 @@ import { AppConfig } from '../config/app-config.js';
 import { isDatabaseUnavailable } from '../database/database.errors.js';
 import { LocalTokenBucketStore } from '../resilience/rate-limiter.js';
 import { ChatBus, type ChatBusEvent, type LocalMember } from './chat.bus.js';
+import { chatIdentity, type ChatIdentity } from './chat.identity.js';
 import { ChatMessagesRepository } from './chat-messages.repository.js';
 import { ChatMetrics } from './chat.metrics.js';
 import {
@@ -28,13 +30,17 @@ import {
 /** WebSocket close codes the chat uses. */
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** Policy violation: the connection's token expired. */
+export const CLOSE_POLICY_VIOLATION = 1008;
+export const TOKEN_EXPIRED_REASON = 'token_expired';
+/** setTimeout's longest delay (about 24.8 days); a longer-lived token is re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long shutdown waits for clients to complete the close handshake. */
 const SHUTDOWN_CLOSE_WAIT_MS = 1000;
 /** How long a slow client gets to take its 1013 close frame before its socket is destroyed. */
 const SLOW_CLIENT_KILL_MS = 1000;
 
 interface Membership {
-  readonly name: string;
   /** Frames held back while the join's history is loading; undefined once live. */
   pending: string[] | undefined;
   /** Ids of messages held back, parallel to `pending` (undefined for other frames). */
@@ -45,7 +51,10 @@ interface Connection {
   readonly id: string;
   readonly ws: WebSocket;
   readonly rooms: Map<string, Membership>;
-  name: string | undefined;
+  /** Who the connection is, fixed at the upgrade. */
+  readonly identity: ChatIdentity;
+  /** Closes the connection when its token expires; cleared on close. */
+  expiry: NodeJS.Timeout | undefined;
   everJoined: boolean;
   alive: boolean;
   /** Closed, closing, or being dropped: nothing more is sent or handled. */
@@ -102,17 +111,19 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
     return this.connections.size;
   }
 
-  /** Takes over a freshly upgraded WebSocket. */
-  accept(ws: WebSocket): void {
+  /** Takes over a freshly upgraded WebSocket, as the caller its upgrade was verified as (undefined: a guest). */
+  accept(ws: WebSocket, caller: Caller | undefined): void {
     if (this.shuttingDown || this.shutdownState.draining) {
       ws.close(CLOSE_GOING_AWAY, 'server shutting down');
       return;
     }
+    const identity = chatIdentity(caller, this.config.chat.guests);
     const conn: Connection = {
       id: randomUUID(),
       ws,
       rooms: new Map(),
-      name: undefined,
+      identity,
+      expiry: undefined,
       everJoined: false,
       alive: true,
       done: false,
@@ -127,8 +138,49 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
       conn.alive = true;
     });
     ws.once('close', () => {
+      clearTimeout(conn.expiry);
       this.track(this.disconnect(conn));
     });
+    this.send(conn, {
+      type: 'welcome',
+      name: identity.name,
+      guest: identity.guest,
+      canPost: identity.refusal === undefined,
+    });
+    this.scheduleExpiry(conn);
+  }
+
+  /**
+   * Closes the connection (1008 token_expired) once its token is no longer
+   * valid: at `exp` plus the clock tolerance the verifier grants, so a
+   * reconnect with the same token is refused rather than accepted and closed.
+   */
+  private scheduleExpiry(conn: Connection): void {
+    const expiresAt = conn.identity.expiresAt;
+    if (expiresAt === undefined) return;
+    const deadline = expiresAt + this.config.auth.clockToleranceS * 1000;
+    const arm = (): void => {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        this.expire(conn);
+        return;
+      }
+      conn.expiry = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+      conn.expiry.unref();
+    };
+    arm();
+  }
+
+  private expire(conn: Connection): void {
+    conn.expiry = undefined;
+    if (conn.done) return;
+    conn.done = true;
+    this.metrics.tokensExpired.inc();
+    conn.ws.close(CLOSE_POLICY_VIOLATION, TOKEN_EXPIRED_REASON);
+    // A peer that never completes the close handshake is cut off, like a slow one.
+    setTimeout(() => {
+      if (conn.ws.readyState !== WebSocket.CLOSED) conn.ws.terminate();
+    }, SLOW_CLIENT_KILL_MS).unref();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
@@ -197,7 +249,7 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
   private async handle(conn: Connection, frame: ClientFrame): Promise<void> {
     switch (frame.type) {
       case 'join':
-        await this.join(conn, frame.room, frame.name, frame.since);
+        await this.join(conn, frame.room, frame.since);
         return;
       case 'leave':
         await this.leave(conn, frame.room);
@@ -208,7 +260,7 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
     }
   }
 
-  private async join(conn: Connection, room: string, name: string | undefined, since: number | undefined) {
+  private async join(conn: Connection, room: string, since: number | undefined) {
     const existing = conn.rooms.get(room);
     if (existing !== undefined) {
       // Already a member: only the history is sent again.
@@ -221,10 +273,10 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
         `a connection may be in at most ${String(MAX_ROOMS_PER_CONNECTION)} rooms`,
       );
     }
-    const memberName = name ?? conn.name ?? `guest-${randomBytes(3).toString('hex')}`;
-    conn.name = memberName;
+    // The frame's name is ignored: a connection is who its token says, or its guest name.
+    const memberName = conn.identity.name;
     // Member first (live frames held back), then history: nothing falls in between.
-    const membership: Membership = { name: memberName, pending: [], pendingIds: [] };
+    const membership: Membership = { pending: [], pendingIds: [] };
     conn.rooms.set(room, membership);
     this.addLocal(room, conn);
     let count: number;
@@ -250,7 +302,7 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
       if (id === undefined || id > lastId) this.sendRaw(conn, raw);
     });
     membership.pendingIds = [];
-    this.presence(room, 'joined', memberName, count);
+    this.presence(room, 'joined', conn.identity, count);
   }
 
   private async leave(conn: Connection, room: string): Promise<void> {
@@ -259,10 +311,11 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
     conn.rooms.delete(room);
     this.removeLocal(room, conn);
     const count = await this.bus.leave(room, conn.id, this.localCount(room));
-    const frame: ServerFrame = { type: 'presence', room, event: 'left', name: membership.name, count };
+    const { name, guest } = conn.identity;
+    const frame: ServerFrame = { type: 'presence', room, event: 'left', name, guest, count };
     // The leaver gets it too, as confirmation.
     this.send(conn, frame);
-    this.presence(room, 'left', membership.name, count);
+    this.presence(room, 'left', conn.identity, count);
   }
 
   private async message(
@@ -271,17 +324,21 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
     text: string,
     clientMsgId: string | undefined,
   ): Promise<void> {
+    // Refused before anything else, the lobby auto-join included: a reader's post changes nothing.
+    const refusal = conn.identity.refusal;
+    if (refusal !== undefined) throw new FrameError(refusal.code, refusal.message);
     let room = requested;
     if (!conn.everJoined && (room === undefined || room === LOBBY)) {
-      await this.join(conn, LOBBY, undefined, undefined);
+      await this.join(conn, LOBBY, undefined);
       room = LOBBY;
     }
     if (room === undefined) throw new FrameError('invalid_room', 'room is required once the connection has joined one');
-    const membership = conn.rooms.get(room);
-    if (membership === undefined) throw new FrameError('not_joined', `join room ${room} before sending to it`);
+    if (!conn.rooms.has(room)) throw new FrameError('not_joined', `join room ${room} before sending to it`);
     const { message, created } = await this.repository.append({
       room,
-      author: membership.name,
+      author: conn.identity.name,
+      authorKey: conn.identity.key,
+      guest: conn.identity.guest,
       text,
       clientMsgId,
     });
@@ -289,7 +346,7 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
       this.metrics.messagesStored.inc();
       this.broadcast(room, messageFrame(message), message.id);
       this.bus.publish({ kind: 'message', message });
-      this.events.publish('chat.message', { id: message.id, room, author: message.author });
+      this.events.publish('chat.message', { id: message.id, room, author: message.author, guest: message.guest });
     }
     if (clientMsgId !== undefined) this.send(conn, { type: 'ack', clientMsgId, id: message.id });
   }
@@ -305,17 +362,18 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   /** Presence change: to local members, and to the other instances. */
-  private presence(room: string, event: 'joined' | 'left', name: string, count: number): void {
-    this.broadcast(room, { type: 'presence', room, event, name, count });
-    this.bus.publish({ kind: 'presence', room, event, name, count });
+  private presence(room: string, event: 'joined' | 'left', who: ChatIdentity, count: number): void {
+    const { name, guest } = who;
+    this.broadcast(room, { type: 'presence', room, event, name, guest, count });
+    this.bus.publish({ kind: 'presence', room, event, name, guest, count });
   }
 
   private onRemote(event: ChatBusEvent): void {
     if (event.kind === 'message') {
       this.broadcast(event.message.room, messageFrame(event.message), event.message.id);
     } else {
-      const { room, name, count } = event;
-      this.broadcast(room, { type: 'presence', room, event: event.event, name, count });
+      const { room, name, guest, count } = event;
+      this.broadcast(room, { type: 'presence', room, event: event.event, name, guest, count });
     }
   }
 
@@ -388,16 +446,16 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
     conn.rooms.clear();
     for (const [room] of rooms) this.removeLocal(room, conn);
     await Promise.all(
-      rooms.map(async ([room, membership]) => {
+      rooms.map(async ([room]) => {
         const count = await this.bus.leave(room, conn.id, this.localCount(room));
-        this.presence(room, 'left', membership.name, count);
+        this.presence(room, 'left', conn.identity, count);
       }),
     );
   }
 
   private *localMembers(): Iterable<LocalMember> {
     for (const conn of this.connections.values()) {
-      for (const [room, membership] of conn.rooms) yield { room, connectionId: conn.id, name: membership.name };
+      for (const room of conn.rooms.keys()) yield { room, connectionId: conn.id, name: conn.identity.name };
     }
   }
 

@@ -9,14 +9,20 @@ interface RawChatMessage {
   id: string | number;
   room: string;
   author: string;
+  guest: boolean;
   text: string;
   created_at: string | Date;
 }
 
-const toMessage = (e: { id: string | number; room: string; author: string; text: string; createdAt: Date }) => ({
+type StoredMessage = Pick<ChatMessageEntity, 'room' | 'author' | 'guest' | 'text' | 'createdAt'> & {
+  id: string | number;
+};
+
+const toMessage = (e: StoredMessage): ChatMessage => ({
   id: Number(e.id),
   room: e.room,
   author: e.author,
+  guest: e.guest,
   text: e.text,
   ts: e.createdAt.toISOString(),
 });
@@ -38,12 +44,14 @@ export class TypeOrmChatMessagesRepository extends ChatMessagesRepository {
         .values({
           room: message.room,
           author: message.author,
+          authorKey: message.authorKey,
+          guest: message.guest,
           text: message.text,
           clientMsgId: message.clientMsgId ?? null,
         })
         // ON CONFLICT DO NOTHING: a resend of an acknowledged message stores nothing.
         .orIgnore()
-        .returning(['id', 'room', 'author', 'text', 'created_at'])
+        .returning(['id', 'room', 'author', 'guest', 'text', 'created_at'])
         .execute();
       const [row] = result.raw as RawChatMessage[];
       if (row !== undefined) {
@@ -52,7 +60,8 @@ export class TypeOrmChatMessagesRepository extends ChatMessagesRepository {
       if (message.clientMsgId === undefined) throw new Error('INSERT returned no row');
       const existing = await this.repo.findOneBy({
         room: message.room,
-        author: message.author,
+        guest: message.guest,
+        authorKey: message.authorKey,
         clientMsgId: message.clientMsgId,
       });
       if (existing === null) throw new Error('duplicate chat message vanished');

@@ -27,15 +27,19 @@ export function refuseUpgrade(
   detail: string,
   headers: Readonly<Record<string, string>> = {},
 ): void {
+  refuseUpgradeWith(socket, request, new AppException(code, detail, { headers }));
+}
+
+/** {@link refuseUpgrade} for an exception thrown on the way (a bad token: 401 with its WWW-Authenticate). */
+export function refuseUpgradeWith(socket: Duplex, request: IncomingMessage, exception: AppException): void {
+  // Node drops its own error listener from an upgraded socket: a reset while answering must not go unhandled.
+  if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   if (!socket.writable) {
     socket.destroy();
     return;
   }
   const requestId = requestIdFor(request);
-  const { problem } = mapToProblem(new AppException(code, detail), {
-    instance: upgradePath(request) ?? '/',
-    requestId,
-  });
+  const { problem, headers } = mapToProblem(exception, { instance: upgradePath(request) ?? '/', requestId });
   const body = JSON.stringify(problem);
   const head: Record<string, string> = {
     Connection: 'close',

@@ -128,9 +128,9 @@ describe('hostile text and ids are refused, and nothing refused is stored', () =
   });
 
   it('chat answers invalid_text for NUL, unpaired surrogates and escape codes, stores nothing, and stays open', async () => {
-    const client = await ChatClient.open(t);
+    const client = await ChatClient.as(t, 'Tester');
     try {
-      await client.join('hardening', 'Tester');
+      await client.join('hardening');
       const before = await rows();
       for (const text of ['a\\u0000b', '\\ud800', 'x\\udfff', '\\u001b[31mred']) {
         client.send(`{"type":"message","room":"hardening","text":"${text}"}`);

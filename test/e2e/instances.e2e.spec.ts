@@ -83,11 +83,11 @@ describeShared('two app processes sharing PostgreSQL and Redis', () => {
 
   it('carries chat messages and presence across instances, once each', async () => {
     const room = `x-${randomUUID().slice(0, 8)}`;
-    const onA = await ChatClient.open({ url: a!.url });
-    const onB = await ChatClient.open({ url: b!.url });
+    const onA = await ChatClient.as({ url: a!.url }, 'anna');
+    const onB = await ChatClient.as({ url: b!.url }, 'bert');
     try {
-      await onA.join(room, 'anna');
-      await onB.join(room, 'bert');
+      await onA.join(room);
+      await onB.join(room);
       expect(await onA.nextOf('presence', (f) => f['name'] === 'bert')).toMatchObject({ event: 'joined', count: 2 });
 
       onA.send({ type: 'message', room, text: 'from A', clientMsgId: 'a-1' });
@@ -113,15 +113,16 @@ describeShared('two app processes sharing PostgreSQL and Redis', () => {
     const room = `x-${randomUUID().slice(0, 8)}`;
     const watcher = await ChatClient.open({ url: b!.url });
     await watcher.join(room, 'watcher');
-    const first = await ChatClient.open({ url: a!.url });
-    await first.join(room, 'carol');
+    // The resend must be the same author's: one token on both connections.
+    const first = await ChatClient.as({ url: a!.url }, 'carol');
+    await first.join(room);
     first.send({ type: 'message', room, text: 'before the drop', clientMsgId: 'c-1' });
     const seen = await watcher.next(messageWith('before the drop'));
     first.ws.terminate(); // the ack may or may not have arrived: the client cannot know
 
-    const again = await ChatClient.open({ url: b!.url });
+    const again = await ChatClient.as({ url: b!.url }, 'carol');
     try {
-      const missed = await again.join(room, 'carol', 0);
+      const missed = await again.join(room, undefined, 0);
       expect(missed.map((m) => m.text)).toEqual(['before the drop']);
       again.send({ type: 'message', room, text: 'before the drop', clientMsgId: 'c-1' });
       expect(await again.nextOf('ack')).toMatchObject({ clientMsgId: 'c-1', id: seen['id'] });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { connect } from 'node:net';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { mintToken } from '../support/tokens.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -66,6 +67,24 @@ describe('WebSocket upgrades that are refused get problem documents', () => {
     const answer = problem(await upgrade('GET /users HTTP/1.1', { ...base, 'Sec-WebSocket-Key': KEY }));
     expect(answer.status).toBe(404);
     expect(answer.body).toMatchObject({ status: 404, code: 'not_found', instance: '/users' });
+  });
+
+  it('a bad token is a 401 with WWW-Authenticate before the upgrade; a good one upgrades', async () => {
+    const handshake = { ...base, 'Sec-WebSocket-Key': KEY };
+    for (const answer of [
+      problem(await upgrade('GET /ws HTTP/1.1', { ...handshake, Authorization: 'Bearer not.a.jwt' })),
+      problem(await upgrade('GET /ws?access_token=not.a.jwt HTTP/1.1', handshake)),
+    ]) {
+      expect(answer.status).toBe(401);
+      expect(answer.headers).toContain('content-type: application/problem+json');
+      expect(answer.headers).toMatch(/www-authenticate: bearer .*error="invalid_token"/);
+      expect(answer.body).toMatchObject({ status: 401, code: 'invalid_token', instance: '/ws' });
+    }
+    const token = await mintToken({ sub: 'raw', scope: 'chat:write' });
+    expect(await upgrade('GET /ws HTTP/1.1', { ...handshake, Authorization: `Bearer ${token}` })).toMatch(
+      /^HTTP\/1\.1 101 /,
+    );
+    expect(await upgrade(`GET /ws?access_token=${token} HTTP/1.1`, handshake)).toMatch(/^HTTP\/1\.1 101 /);
   });
 
   it('still upgrades a good handshake, whatever the Host header says', async () => {

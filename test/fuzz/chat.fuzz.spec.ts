@@ -66,8 +66,11 @@ const ERROR_CODES = new Set([
   'not_joined',
   'too_many_rooms',
   'rate_limited',
+  // Refused posts: never sent here (a guest may post on the embedded default), but known codes.
+  'unauthorized',
+  'insufficient_scope',
 ]);
-const SERVER_TYPES = new Set(['message', 'presence', 'history', 'error', 'ack']);
+const SERVER_TYPES = new Set(['welcome', 'message', 'presence', 'history', 'error', 'ack']);
 
 let t: TestApp;
 
@@ -397,13 +400,35 @@ describe('chat input categories', () => {
       const cases = fc
         .record({
           method: fc.constantFrom('GET', 'GET', 'GET', 'POST', 'HEAD'),
-          path: fc.constantFrom('/ws', '/ws', '/ws?room=lobby', '/ws/', '/WS', '/ws%00', '/users', '/'),
+          path: fc.constantFrom(
+            '/ws',
+            '/ws',
+            '/ws?room=lobby',
+            '/ws/',
+            '/WS',
+            '/ws%00',
+            '/users',
+            '/',
+            '/ws?access_token=not.a.jwt',
+            '/ws?access_token=',
+            '/ws?access_token=a&access_token=b',
+            '/ws?access_token=%zz',
+          ),
           // No Host at all is Node's own plain 400 for any HTTP/1.1 request (the malformed-HTTP property's).
           host: header('Host', ['127.0.0.1', '127.0.0.1', '', '[', 'a b', '%zz']),
           upgrade: header('Upgrade', ['websocket', 'websocket', 'WebSocket', 'h2c', '', undefined]),
           connection: header('Connection', ['Upgrade', 'Upgrade', 'keep-alive, Upgrade', 'close', undefined]),
           version: header('Sec-WebSocket-Version', ['13', '13', '8', '99', '', 'abc', undefined]),
           key: header('Sec-WebSocket-Key', [KEY, KEY, 'short', '', 'a'.repeat(100), undefined]),
+          authorization: header('Authorization', [
+            undefined,
+            undefined,
+            undefined,
+            'Bearer not.a.jwt',
+            'Bearer',
+            'Basic dXNlcjpwYXNz',
+            `Bearer ${'x'.repeat(9000)}`,
+          ]),
           protocol: header('Sec-WebSocket-Protocol', [undefined, undefined, 'chat', 'a,,b', ' ', 'a b']),
           extensions: header('Sec-WebSocket-Extensions', [
             undefined,
@@ -414,7 +439,7 @@ describe('chat input categories', () => {
           ]),
         })
         .map((r) => {
-          const textHead = `${r.method} ${r.path} HTTP/1.1\r\n${r.host}${r.upgrade}${r.connection}${r.version}${r.key}${r.protocol}${r.extensions}\r\n`;
+          const textHead = `${r.method} ${r.path} HTTP/1.1\r\n${r.host}${r.upgrade}${r.connection}${r.version}${r.key}${r.authorization}${r.protocol}${r.extensions}\r\n`;
           return printable({ text: textHead, method: r.method }, (v) => JSON.stringify(v.text));
         });
       await fuzz(

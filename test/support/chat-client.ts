@@ -1,12 +1,28 @@
 import WebSocket from 'ws';
+import { mintToken } from './tokens.js';
 
 export type Frame = Record<string, unknown> & { type: string };
 export interface Message {
   id: number;
   room: string;
   author: string;
+  guest: boolean;
   text: string;
   ts: string;
+}
+
+/** Who the server took the connection for (its `welcome` frame). */
+export interface Welcome {
+  name: string;
+  guest: boolean;
+  canPost: boolean;
+}
+
+export interface ChatClientOptions extends WebSocket.ClientOptions {
+  /** A bearer token for the upgrade; none: a guest. */
+  readonly token?: string;
+  /** Where the token goes: the Authorization header (the default, as programs do) or `?access_token=` (browsers). */
+  readonly tokenIn?: 'header' | 'query';
 }
 
 /** A real `ws` client that records every frame and lets a test wait for the next one matching. */
@@ -16,6 +32,8 @@ export class ChatClient {
   private readonly unread: Frame[] = [];
   private waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Set once the welcome frame arrived (open waits for it). */
+  me: Welcome = { name: '', guest: true, canPost: false };
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: Buffer) => {
@@ -36,8 +54,18 @@ export class ChatClient {
     });
   }
 
-  static async open(t: { readonly url: string }, options: WebSocket.ClientOptions = {}): Promise<ChatClient> {
-    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/ws`, options);
+  /** Opens /ws (as a guest unless given a token) and waits for the welcome frame. */
+  static async open(t: { readonly url: string }, options: ChatClientOptions = {}): Promise<ChatClient> {
+    const { token, tokenIn = 'header', ...wsOptions } = options;
+    const query = token !== undefined && tokenIn === 'query' ? `?access_token=${encodeURIComponent(token)}` : '';
+    const headers =
+      token !== undefined && tokenIn === 'header'
+        ? { ...wsOptions.headers, authorization: `Bearer ${token}` }
+        : wsOptions.headers;
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/ws${query}`, {
+      ...wsOptions,
+      ...(headers === undefined ? {} : { headers }),
+    });
     const client = new ChatClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => {
@@ -48,7 +76,19 @@ export class ChatClient {
     ws.on('error', () => {
       // close codes are what the tests look at
     });
+    const welcome = await client.nextOf('welcome');
+    client.me = {
+      name: String(welcome['name']),
+      guest: welcome['guest'] === true,
+      canPost: welcome['canPost'] === true,
+    };
     return client;
+  }
+
+  /** Opens /ws as a verified caller named `name` (sub `user-<name>`) who may post. */
+  static async as(t: { readonly url: string }, name: string, options: ChatClientOptions = {}): Promise<ChatClient> {
+    const token = await mintToken({ sub: `user-${name}`, name, scope: 'chat:write' });
+    return ChatClient.open(t, { token, ...options });
   }
 
   send(frame: unknown): void {
@@ -77,10 +117,16 @@ export class ChatClient {
     return this.next((f) => f.type === type && extra(f), ms);
   }
 
-  async join(room: string, name: string, since?: number): Promise<Message[]> {
-    this.send({ type: 'join', room, name, ...(since === undefined ? {} : { since }) });
+  /** Joins and waits for the history and its own presence; `name` is sent but the server ignores it. */
+  async join(room: string, name?: string, since?: number): Promise<Message[]> {
+    this.send({
+      type: 'join',
+      room,
+      ...(name === undefined ? {} : { name }),
+      ...(since === undefined ? {} : { since }),
+    });
     const history = await this.nextOf('history', (f) => f['room'] === room);
-    await this.nextOf('presence', (f) => f['room'] === room && f['name'] === name && f['event'] === 'joined');
+    await this.nextOf('presence', (f) => f['room'] === room && f['name'] === this.me.name && f['event'] === 'joined');
     return history['messages'] as Message[];
   }
 

@@ -21,7 +21,7 @@ export interface DomainEventMap {
     readonly error: string;
   };
   'breaker.state': { readonly policy: string; readonly from: string; readonly to: string };
-  'chat.message': { readonly id: number; readonly room: string; readonly author: string };
+  'chat.message': { readonly id: number; readonly room: string; readonly author: string; readonly guest: boolean };
 }
 
 /** Every event type, for subscribers that want them all (the /events stream). */

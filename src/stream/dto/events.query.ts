@@ -30,5 +30,6 @@ export class EventsQuery {
   })
   @IsOptional()
   @IsString()
+  // Documented here for OpenAPI; the authentication hook reads it and removes it before validation.
   access_token?: string;
 }
