@@ -26,9 +26,14 @@
 //   if none answers, an embedded PGlite started by this process. Every server
 //   uses it with the same pool size (DB_POOL_SIZE), seeded with --users users,
 //   and the same upstream URLs.
-// - HTTP scenarios, per runtime: GET /health, GET /users/:id (random ids),
-//   GET /profiles/:id with the simulator at a fixed latency (cache off, then on;
-//   FastAPI has no cache and skips "cache on"), POST /users. The service runs as
+// - HTTP scenarios, per runtime: GET /health, GET /users/:id (random ids), the
+//   same with a bearer token (the cached verification's cost), GET /profiles/:id
+//   with the simulator at a fixed latency (cache off, then on; FastAPI has no
+//   cache and skips "cache on"), POST /users (with a users:write token).
+// - Tokens: minted once by the built CLI (`node dist/auth/token.cli.js --sub
+//   bench --scope users:write --ttl 1h`) with AUTH_KEYS_DIR a fresh temporary
+//   folder, which every service under test is started with, so they verify them.
+//   The baseline and FastAPI get the same header and ignore it. The service runs as
 //   shipped for production (NODE_ENV=production, LOG_LEVEL/LOG_ACCESS unset,
 //   PROFILE_CACHE_TTL_MS per scenario, the rate limiter's budget raised so the
 //   one load generator is never refused). Each side: warm-up, then --rounds
@@ -61,13 +66,13 @@
 // (when installed) with 1-second scenarios (1 round, no warm-up, 8 connections),
 // the development table, a 1-second CPU profile of the first scenario under a
 // target, and small SSE/WebSocket/scale/process-data runs; no BENCHMARKS.md.
-// --only takes scenario names (health, users-get, profiles-nocache,
+// --only takes scenario names (health, users-get, users-get-token, profiles-nocache,
 // profiles-cache, users-post, sse, ws, sse-scale, ws-scale, process-data).
 // Every value flag has a BENCH_<FLAG> environment variable (BENCH_SECONDS=5,
 // BENCH_RUNTIMES=24 ...); BENCH_PYTHON names the FastAPI peer's interpreter.
 /* global fetch */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -256,6 +261,8 @@ function serviceEnv(port, ctx, extra = {}) {
     RATE_LIMIT_CAPACITY: '10000000',
     // LOG_LEVEL and LOG_ACCESS are not set: the build's defaults for NODE_ENV apply (see shippedLogging).
     MAIL_OUTBOX_DIR: join(RESULTS, 'mail'),
+    // The key the bench's tokens are signed with (see mintTokens).
+    AUTH_KEYS_DIR: ctx.authKeysDir,
     ...extra,
   };
 }
@@ -362,6 +369,15 @@ const SCENARIOS = [
     targets: { vsBaseline: TARGET, vsFastapi: 3, p99: 1.5 },
   },
   {
+    name: 'users-get-token',
+    title: 'GET /users/:id with a bearer token (verified once, then cached)',
+    // The same reads as users-get, each carrying one valid token: the difference is what a cached verification costs.
+    load: { kind: 'randomId', path: '/users/', auth: 'reader' },
+    cacheTtlMs: 0,
+    fastapi: true,
+    targets: { vsBaseline: TARGET, vsFastapi: 3, p99: 1.5 },
+  },
+  {
     name: 'profiles-nocache',
     title: 'GET /profiles/:id, upstreams at {latency} ms, cache off',
     load: { kind: 'randomId', path: '/profiles/' },
@@ -381,8 +397,8 @@ const SCENARIOS = [
   },
   {
     name: 'users-post',
-    title: 'POST /users (unique emails)',
-    load: { kind: 'createUser' },
+    title: 'POST /users (unique emails, a users:write token)',
+    load: { kind: 'createUser', auth: 'writer' },
     cacheTtlMs: 0,
     fastapi: true,
     targets: { vsBaseline: TARGET, vsFastapi: 3, p99: 1.5 },
@@ -391,9 +407,41 @@ const SCENARIOS = [
 /** Measured again with NODE_ENV=development (the access log on), on Node 24, service and baseline. */
 const DEV_SCENARIOS = new Set(['health', 'users-get', 'profiles-nocache']);
 
+/**
+ * Bearer tokens by role, minted once by main() (mintTokens): `writer` (users:write) for the writes,
+ * `reader` (no scope) for the token-carrying reads.
+ */
+const TOKENS = {};
+
+/** Mints a token with the built CLI, signed by the key in `keysDir` (created there on first use). */
+function mintToken(keysDir, sub, scope) {
+  const r = spawnSync(
+    process.execPath,
+    ['dist/auth/token.cli.js', '--sub', sub, ...(scope === undefined ? [] : ['--scope', scope]), '--ttl', '1h'],
+    { encoding: 'utf8', env: { ...baseEnv(), AUTH_KEYS_DIR: keysDir }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const token = r.stdout?.trim() ?? '';
+  if (r.status !== 0 || token === '') throw new Error(`token CLI failed (${r.status}): ${r.stderr}`);
+  return token;
+}
+
+function mintTokens(keysDir) {
+  TOKENS.writer = mintToken(keysDir, 'bench', 'users:write');
+  TOKENS.reader = mintToken(keysDir, 'bench-reader');
+}
+
+/** The headers a scenario's requests carry: its role's bearer token, if it names one. */
+function headersOf(load) {
+  if (load.auth === undefined) return {};
+  const token = TOKENS[load.auth];
+  if (token === undefined) throw new Error(`no ${load.auth} token minted`);
+  return { authorization: `Bearer ${token}` };
+}
+
 function loadSpec(scenario, server, seconds, connections = CONNECTIONS) {
   return {
     ...scenario.load,
+    headers: headersOf(scenario.load),
     base: server.base,
     maxId: Math.min(scenario.load.maxId ?? USERS, USERS),
     token: `${server.side[0]}${Math.random().toString(36).slice(2, 8)}`,
@@ -588,7 +636,18 @@ const BROADCAST_CHILD = new URL('./lib/broadcast.child.mjs', import.meta.url).pa
 async function broadcast(server, mode, steps, extra = {}) {
   return runJsonChild(
     BROADCAST_CHILD,
-    [JSON.stringify({ mode, base: server.base, steps, messages: num('messages'), serverPid: server.pid, ...extra })],
+    [
+      JSON.stringify({
+        mode,
+        base: server.base,
+        steps,
+        messages: num('messages'),
+        serverPid: server.pid,
+        // The SSE publishes are POST /users: a users:write token.
+        ...headersOf({ auth: 'writer' }),
+        ...extra,
+      }),
+    ],
     { core: 1, timeoutMs: 600_000 },
   );
 }
@@ -649,7 +708,10 @@ async function processData(ctx) {
       ...(WRITE ? [] : ['--no-write']),
     ],
     // The bench database spares its app the embedded database's boot.
-    { env: { ...process.env, DATABASE_URL: ctx.databaseUrl }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: { ...process.env, DATABASE_URL: ctx.databaseUrl, AUTH_KEYS_DIR: ctx.authKeysDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let out = '';
   child.stdout.on('data', (c) => (out += c.toString('utf8')));
@@ -671,6 +733,8 @@ const GAP_NOTES = {
     "`/health` is a plain Fastify route writing a snapshot's prepared bytes, so what it costs is the stack every request pays. Measured on this machine (Node 24, a fixed 120-byte JSON answer, same load): node:http alone about 15 µs of CPU per request, Fastify alone about 17, Fastify with helmet's 12 headers about 22; the service's `/health` adds the request id, the AsyncLocalStorage entry, the metrics hooks, the rate limiter's rule lookup, load shedding and the Fastify adapter's own hooks (about 32 µs in all). The baseline's `/health` reads `process.memoryUsage()` and `cpuUsage()` per request (the old behaviour), which is why it is not faster.",
   'users-get':
     "Both sides send the same named prepared statement on a pg pool, so the SELECT costs the same; the difference is the per-request stack (see health: about 17 µs of Fastify, hooks and helmet's headers over node:http) plus Nest's router (execution context, `ParseIdPipe`, the response controller) and the DTO mapping. Closed here: TypeORM's query runner is gone from the read (it goes to the pool TypeORM owns), the rate limiter is a hook instead of a Nest guard, the access log is off in production, one AsyncLocalStorage entry per request, metric series bound once. The 3× FastAPI target: PostgreSQL shares the two cores with everything else, so even the no-framework baseline reaches only about 3× FastAPI's requests per second here; by CPU per request (the steadier figure) the service costs well under FastAPI's. What would close the rest: this route outside Nest (a plain Fastify route with a compiled response schema) or fewer default headers; both give up what the issue keeps.",
+  'users-get-token':
+    "As users-get, plus what a bearer token costs once verified: the Authorization header matched, its SHA-256 digest (the cache key, so the cache holds no usable credential) and an LRU read, in the onRequest hook before the limiter, which then charges the caller's sub instead of the address. The ES256 verification itself runs once per token.",
   'profiles-nocache':
     'Both upstream calls now go through undici directly (the @nestjs/axios layer cost 21.5% of the route; docs/ARCHITECTURE.md), in a pipeline whose deadline and attempt timeout share one controller and one timer, and the profile is serialised and encoded once. What remains over the baseline is the per-request stack (see health and users-get), the resilience pipeline per call (bulkhead, breaker, retry budget), the single-flight map and the deadline race. The p99 gap comes mostly from young-generation collections of 3-8 ms (sometimes more) every ~200 ms (`--trace-gc`), while the in-flight upstream bodies are live; the baseline holds less per request.',
   'users-post':
@@ -701,7 +765,7 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
     `- Machine: ${machine.cpu}, ${machine.cores} cores (\`nproc\` ${machine.nproc}), ${machine.mem} GB RAM, ${machine.os}; load generator, simulator and helpers on Node ${process.version.slice(1)}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average before the run ${machine.load}, after it ${machine.loadAfter} (1, 5, 15 min).`,
     `- Placement: ${HAS_TASKSET ? 'the servers under test pinned to core 0 (`taskset -c 0`; only the one under load is busy); the load generator, the upstream simulator and the SSE/WebSocket clients on core 1' : 'no taskset here: nothing pinned'}; everything on loopback. Database: ${ctx.databaseKind}, seeded with ${USERS.toLocaleString('en')} users.`,
     `- FastAPI peer: ${fa.python === undefined ? peerMissing(fa) : `${fa.version} (\`${fa.python}\`), Debian's packages`}.`,
-    '- Rate limiter: on, with RATE_LIMIT_RATE=1000000 and RATE_LIMIT_CAPACITY=10000000 so that it runs on every request (token bucket, RateLimit headers) but never refuses: all the load comes from one client IP. The shipped 100/s would answer 429 to nearly all of it.',
+    "- Rate limiter: on, with RATE_LIMIT_RATE=1000000 and RATE_LIMIT_CAPACITY=10000000 so that it runs on every request (token bucket, RateLimit headers) but never refuses: all the load comes from one client IP. The token-carrying scenarios draw from the bucket of their token's `sub` instead, under the same budget. The shipped 100/s would answer 429 to nearly all of it.",
     `- Upstreams: the simulator (\`dist/upstream/simulator.main.js\`) with a fixed ${args['upstream-latency']} ms latency on both groups.`,
     `- CPU µs/req: the server process's CPU time (utime + stime from \`/proc/<pid>/stat\`, every thread, ${CLK_TCK} ticks/s) read just before and just after each measured round, over the requests the load generator counted. On these small, noisy 2-core machines it is the steadier figure: req/s moves with whatever else the machine is doing, the CPU each request costs much less.`,
     `- Errors are connection errors, timeouts and non-2xx answers, and a "stalled round" is a measured round without a single answer; the suite exits 1 when any scenario has either. Peak RSS is the largest VmRSS of the server process sampled every 100 ms during the scenario (the service's includes its piscina worker threads).`,
@@ -718,11 +782,22 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
       `| ${title} | ${r.runtimeLabel} | ${f0(service.rps)} | ${f0(baseline.rps)} | ${faRps} | ${f2(r.vsBaseline)}${mark(r, 'vsBaseline')} | ${fastapi === undefined ? '-' : `${f2(r.vsFastapi)}${mark(r, 'vsFastapi')}`} | ${latency(service)}${mark(r, 'p99')} | ${latency(baseline)} | ${latency(fastapi)} | ${f0(service.cpuUsPerRequest)} / ${f0(baseline.cpuUsPerRequest)} / ${fastapi === undefined ? '-' : f0(fastapi.cpuUsPerRequest)} | ${f2(r.cpuRatio)} | ${errorsOf(service)} / ${errorsOf(baseline)} / ${errorsOf(fastapi)} | ${mb(service.peakRss)} / ${mb(baseline.peakRss)} / ${fastapi === undefined ? '-' : mb(fastapi.peakRss)} |`,
     );
   }
+  // What a bearer token adds to a read: the same GET /users/:id with and without one, per runtime.
+  for (const runtime of RUNTIMES) {
+    const plain = main.find((r) => r.runtime === runtime.key && r.scenario.name === 'users-get');
+    const withToken = main.find((r) => r.runtime === runtime.key && r.scenario.name === 'users-get-token');
+    if (plain === undefined || withToken === undefined) continue;
+    const cpu = withToken.service.cpuUsPerRequest - plain.service.cpuUsPerRequest;
+    lines.push(
+      '',
+      `Bearer token on GET /users/:id, ${runtime.label}: ${cpu >= 0 ? '+' : ''}${f1(cpu)} µs of service CPU per request (${f0(withToken.service.cpuUsPerRequest)} with the token, ${f0(plain.service.cpuUsPerRequest)} without), ${f2(withToken.service.rps / plain.service.rps)} × the req/s; the token is verified once, then each request costs its SHA-256 digest and a cache read.`,
+    );
+  }
   const evaluated = main.filter((r) => r.runtime === '24');
   const short = evaluated.filter((r) => r.misses.length > 0);
   lines.push(
     '',
-    `Targets, on ${targetLabel} (⚠): GET /users/:id, POST /users and GET /profiles/:id cache off: service ≥ ${TARGET} × baseline req/s, ≥ 3 × FastAPI req/s (profiles: ≥ 6 ×), service p99 ≤ 1.5 × baseline p99; GET /health: ≥ 3 × FastAPI req/s; GET /profiles/:id cache on: ≥ ${TARGET} × baseline req/s.`,
+    `Targets, on ${targetLabel} (⚠): GET /users/:id (with and without a token), POST /users and GET /profiles/:id cache off: service ≥ ${TARGET} × baseline req/s, ≥ 3 × FastAPI req/s (profiles: ≥ 6 ×), service p99 ≤ 1.5 × baseline p99; GET /health: ≥ 3 × FastAPI req/s; GET /profiles/:id cache on: ≥ ${TARGET} × baseline req/s.`,
     '',
   );
   if (evaluated.length === 0) lines.push(`Not evaluated: ${targetLabel} was not among the runtimes of this run.`);
@@ -921,7 +996,14 @@ async function main() {
   });
   if (!faults.ok) throw new Error(`simulator refused the latency: ${faults.status}`);
 
+  // A fresh key for this run's tokens; every service under test is started with it.
+  const authKeysDir = mkdtempSync(join(os.tmpdir(), 'bench-auth-'));
+  cleanups.push(() => rmSync(authKeysDir, { recursive: true, force: true }));
+  mintTokens(authKeysDir);
+  log(`tokens minted (users:write and a plain reader), key in ${authKeysDir}`);
+
   const ctx = {
+    authKeysDir,
     databaseUrl: db.url,
     databaseKind: db.kind,
     embeddedDatabase: db.kind.startsWith('embedded'),

@@ -3,14 +3,17 @@
 import autocannon from 'autocannon';
 
 const spec = JSON.parse(process.argv[2]);
+// Sent on every request (e.g. a bearer token).
+const headers = spec.headers ?? {};
 let n = 0;
 const requests =
   spec.kind === 'static'
-    ? [{ method: 'GET', path: spec.path }]
+    ? [{ method: 'GET', path: spec.path, headers }]
     : spec.kind === 'randomId'
       ? [
           {
             method: 'GET',
+            headers,
             setupRequest: (r) => ({ ...r, path: `${spec.path}${1 + Math.floor(Math.random() * spec.maxId)}` }),
           },
         ]
@@ -18,7 +21,7 @@ const requests =
           {
             method: 'POST',
             path: '/users',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...headers },
             setupRequest: (r) => {
               n++;
               return {

@@ -35,6 +35,8 @@ const {
   budgetS = 120,
   serverPid,
   receiptTimeoutMs = 5000,
+  // The Authorization header of the SSE publishes (POST /users needs users:write).
+  authorization,
 } = spec;
 const started = Date.now();
 const token = Math.random().toString(36).slice(2, 10);
@@ -95,7 +97,7 @@ function openSse() {
 async function publishSse(seq) {
   const res = await fetch(`${base}/users`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
     body: JSON.stringify({ name: `Broadcast ${seq}`, email: `bcast.${token}.${seq}@example.org` }),
   });
   const answeredAt = performance.now();

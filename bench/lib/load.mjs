@@ -16,6 +16,7 @@ export const HAS_WRK = spawnSync('wrk', ['-v'], { stdio: 'ignore' }).error === u
  * @property {string} path        for static; for randomId a prefix such as /users/
  * @property {number} [maxId]     randomId: ids 1..maxId
  * @property {string} [token]     createUser: makes the emails unique per run
+ * @property {Record<string, string>} [headers]  sent on every request (e.g. a bearer token)
  * @property {number} connections
  * @property {number} seconds
  */
@@ -25,7 +26,13 @@ export async function runLoad(spec, { core = 1, resultsDir, generator = HAS_WRK 
   return generator === 'wrk' ? runWrk(spec, core, resultsDir) : runAutocannon(spec, core);
 }
 
+/** A Lua string literal. */
+const lua = (value) => JSON.stringify(String(value));
+
 function luaFor(spec) {
+  const headers = Object.entries(spec.headers ?? {});
+  // Every request carries spec.headers: wrk's own request and wrk.format without headers use wrk.headers.
+  const extra = headers.map(([k, v]) => `wrk.headers[${lua(k)}] = ${lua(v)}\n`).join('');
   const done = `
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -34,9 +41,9 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
 end
 `;
-  if (spec.kind === 'static') return done;
+  if (spec.kind === 'static') return `${extra}${done}`;
   if (spec.kind === 'randomId') {
-    return `
+    return `${extra}
 math.randomseed(os.time())
 request = function()
   return wrk.format("GET", "${spec.path}" .. math.random(1, ${spec.maxId}))
@@ -46,7 +53,7 @@ ${done}`;
   // createUser: unique emails per request (wrk runs one thread: one counter).
   return `
 local n = 0
-local headers = { ["content-type"] = "application/json" }
+local headers = { ["content-type"] = "application/json"${headers.map(([k, v]) => `, [${lua(k)}] = ${lua(v)}`).join('')} }
 request = function()
   n = n + 1
   local body = '{"name":"Bench User ' .. n .. '","email":"bench.${spec.token}.' .. n .. '@example.org"}'

@@ -25,8 +25,12 @@ export const Scopes = (scope: Scope) => guarded({ kind: 'scope', scope }, 401, 4
 /** The caller whose `sub` equals route parameter `param`, or an admin. */
 export const SelfOrAdmin = (param = 'id') => guarded({ kind: 'self-or-admin', param }, 401, 403);
 
-/** Anonymous callers too, under their own smaller rate-limit budget; verified callers under theirs. */
-export const Anyone = () => applyDecorators(rule({ kind: 'anyone' }), AnonymousBudget(), ApiBearerAuth());
+/**
+ * Anonymous callers too, under their own smaller rate-limit budget; verified callers under theirs.
+ * A credential that does not verify is still a 401, so the document lists it.
+ */
+export const Anyone = () =>
+  applyDecorators(rule({ kind: 'anyone' }), AnonymousBudget(), ApiBearerAuth(), ApiProblems(401));
 
 /** The token may also come as `?access_token=` (RFC 6750 §2.3), for EventSource and browser WebSockets. */
 export const TokenInQuery = () => routeConfig('tokenInQuery', true);

@@ -11,6 +11,8 @@ export function setupOpenApi(app: NestFastifyApplication): void {
         'Users, health and metrics. Every error is an RFC 9457 problem document (application/problem+json).',
       )
       .setVersion('0.1.0')
+      // The scheme @ApiBearerAuth() names ('bearer'): the service's or its identity provider's JWTs.
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
       .build(),
   );
   // GET /health is a plain Fastify route (a prepared snapshot), outside what Nest's scanner sees.

@@ -6,6 +6,7 @@ import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { ChatClient, type Frame } from '../support/chat-client.js';
 import { externalDatabaseUrl, externalRedisUrl } from '../support/test-app.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { adminJson, bearer, mintToken } from '../support/tokens.js';
 
 /*
  * The built service in cluster mode (WEB_CONCURRENCY=2) as a real process: a
@@ -29,7 +30,8 @@ async function call(client: Client, method: 'GET' | 'POST', path: string, body?:
   const res = await client.request({
     method,
     path,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    // Writes as an admin: this suite is about workers, not access control.
+    headers: body === undefined ? {} : adminJson,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.body.text();
@@ -147,12 +149,14 @@ describe('cluster mode: a primary and two workers behind one port', () => {
 
   it('charges a client one rate-limit budget across workers with Redis, one per worker without', async () => {
     const [a, b] = [clients[0]!, clients[1]!];
+    // One verified caller: its bucket is keyed by its sub on both workers.
+    const client = bearer(await mintToken({ sub: `one-budget-${randomUUID()}` }));
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) {
       const res = await (i % 2 === 0 ? a : b).request({
         method: 'GET',
         path: '/users?limit=1',
-        headers: { 'x-api-key': 'one-budget' },
+        headers: client,
       });
       await res.body.text();
       statuses.push(res.statusCode);
@@ -240,7 +244,7 @@ describe('cluster mode: a primary and two workers behind one port', () => {
     const answer = client.request({
       method: 'POST',
       path: '/users',
-      headers: { 'content-type': 'application/json', 'content-length': String(payload.length) },
+      headers: { ...adminJson, 'content-length': String(payload.length) },
       body,
     });
     body.write(payload.subarray(0, 10));

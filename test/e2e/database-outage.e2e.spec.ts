@@ -8,6 +8,7 @@ import { startProxiedDatabase, type ProxiedDatabase } from '../support/proxied-d
 import type { TcpProxy } from '../support/tcp-proxy.js';
 import { externalDatabaseUrl, startTestApp, type TestApp } from '../support/test-app.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { ADMIN, bearer } from '../support/tokens.js';
 
 /**
  * Every way the database can be unavailable answers 503 database_unavailable
@@ -58,7 +59,8 @@ interface Answer {
 async function call(t: TestApp, method: string, path: string, body?: unknown): Promise<Answer> {
   const res = await fetch(`${t.url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    // As an admin (GET /notifications/:id needs a caller too): what is tested is the outage, not access control.
+    headers: { ...bearer(ADMIN), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(15_000),
   });

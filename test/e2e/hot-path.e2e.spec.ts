@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
 import { connect } from 'node:net';
 import { ProbeModule } from '../support/probe.module.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { bearer, mintToken } from '../support/tokens.js';
 
 const completed = (t: TestApp, reqId: string) =>
   t.logs.filter((l) => l['msg'] === 'request completed' && l['reqId'] === reqId);
@@ -39,10 +41,12 @@ describe('the rate limiter acts before the body is read', () => {
   });
 
   it('refuses a malformed or oversized body with 429 once the bucket is empty, not 400 or 413', async () => {
+    // A caller allowed to write, with a bucket of their own.
+    const token = await mintToken({ sub: `body-flood-${randomUUID()}`, scope: 'users:write' });
     const post = (body: string, id: string) =>
       fetch(`${t.url}/users`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': 'body-flood', 'x-request-id': id },
+        headers: { 'content-type': 'application/json', ...bearer(token), 'x-request-id': id },
         body,
       });
     // Admitted requests reach the parser and fail there.
@@ -57,10 +61,19 @@ describe('the rate limiter acts before the body is read', () => {
     // A refused request is answered while its announced body has not even been sent.
     const answer = await headOnly(
       t.url,
-      'POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: body-flood\r\nContent-Length: 50000000\r\n\r\n',
+      `POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\nContent-Length: 50000000\r\n\r\n`,
     );
     expect(answer).toMatch(/^HTTP\/1\.1 429 /);
     expect(answer.toLowerCase()).toContain('retry-after:');
+  });
+
+  it('refuses an anonymous write with 401 before its body is read', async () => {
+    const answer = await headOnly(
+      t.url,
+      'POST /users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 50000000\r\n\r\n',
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer.toLowerCase()).toContain('www-authenticate: bearer');
   });
 });
 

@@ -5,6 +5,7 @@ import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { ChatClient, type Frame } from '../support/chat-client.js';
 import { subscribe } from '../support/sse-client.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { bearer, mintToken } from '../support/tokens.js';
 
 /*
  * Two instances of the built service as separate processes on different ports,
@@ -35,8 +36,11 @@ async function createUser(baseUrl: string): Promise<number> {
   const tag = randomUUID().slice(0, 8);
   const res = await fetch(`${baseUrl}/users`, {
     method: 'POST',
-    // Each call its own client key, so these never draw on the budget the limit test measures.
-    headers: { 'content-type': 'application/json', 'x-api-key': `setup-${tag}` },
+    // Each call its own caller (a fresh sub), so these never draw on the budget the limit test measures.
+    headers: {
+      'content-type': 'application/json',
+      ...bearer(await mintToken({ sub: `setup-${tag}`, scope: 'users:write' })),
+    },
     body: JSON.stringify({ name: `Instance ${tag}`, email: `instance-${tag}@example.org` }),
   });
   expect(res.status).toBe(201);
@@ -164,10 +168,12 @@ describeShared('two app processes sharing PostgreSQL and Redis', () => {
   });
 
   it('charges one client to one rate-limit budget across both instances', async () => {
+    // One verified caller: both instances charge the bucket of its sub.
+    const client = bearer(await mintToken({ sub: `one-budget-${randomUUID()}` }));
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) {
       const target = i % 2 === 0 ? a! : b!;
-      const res = await fetch(`${target.url}/users?limit=1`, { headers: { 'x-api-key': 'one-budget' } });
+      const res = await fetch(`${target.url}/users?limit=1`, { headers: client });
       statuses.push(res.status);
     }
     const allowed = statuses.filter((s) => s === 200).length;

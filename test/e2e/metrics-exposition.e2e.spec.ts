@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { ChatClient } from '../support/chat-client.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { bearer, mintToken } from '../support/tokens.js';
 
 /*
  * Every module's metrics, as /metrics serves them after some real traffic, pass
@@ -21,7 +22,8 @@ function checkMetrics(text: string): { status: number | null; output: string } {
   return { status: run.status, output: `${run.stdout}${run.stderr}`.trim() };
 }
 
-const ownKey = () => ({ 'x-api-key': `metrics-${randomUUID()}` });
+/** A fresh verified caller (its own rate-limit bucket); an admin, as this suite is not about access control. */
+const ownKey = async () => bearer(await mintToken({ sub: `metrics-${randomUUID()}`, scope: 'admin' }));
 
 describePromtool('/metrics exposition (promtool check metrics)', () => {
   let smtp: SmtpSink;
@@ -53,23 +55,23 @@ describePromtool('/metrics exposition (promtool check metrics)', () => {
     const json = { 'content-type': 'application/json' };
     const created = await fetch(`${t.url}/users`, {
       method: 'POST',
-      headers: { ...json, ...ownKey() },
+      headers: { ...json, ...(await ownKey()) },
       body: JSON.stringify({ name: 'Metrics', email: `metrics-${randomUUID().slice(0, 8)}@example.org` }),
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: number };
-    expect((await fetch(`${t.url}/users/${String(id)}`, { headers: ownKey() })).status).toBe(200);
-    expect((await fetch(`${t.url}/users/999999`, { headers: ownKey() })).status).toBe(404);
-    expect((await fetch(`${t.url}/no/such/route`, { headers: ownKey() })).status).toBe(404);
+    expect((await fetch(`${t.url}/users/${String(id)}`, { headers: await ownKey() })).status).toBe(200);
+    expect((await fetch(`${t.url}/users/999999`, { headers: await ownKey() })).status).toBe(404);
+    expect((await fetch(`${t.url}/no/such/route`, { headers: await ownKey() })).status).toBe(404);
     // Upstream calls through the posts/comments pipelines (the bundled simulator).
-    expect((await fetch(`${t.url}/profiles/${String(id)}`, { headers: ownKey() })).status).toBe(200);
+    expect((await fetch(`${t.url}/profiles/${String(id)}`, { headers: await ownKey() })).status).toBe(200);
     const computed = await fetch(`${t.url}/process-data`, {
       method: 'POST',
-      headers: { ...json, ...ownKey() },
+      headers: { ...json, ...(await ownKey()) },
       body: JSON.stringify({ values: [1, 2, 3, 4] }),
     });
     expect(computed.status).toBe(200);
-    const stream = await fetch(`${t.url}/stream?count=3&intervalMs=0`, { headers: ownKey() });
+    const stream = await fetch(`${t.url}/stream?count=3&intervalMs=0`, { headers: await ownKey() });
     expect(await stream.text()).toContain('data_2');
     // One client over its budget: a 429.
     const limited = [];
@@ -78,7 +80,7 @@ describePromtool('/metrics exposition (promtool check metrics)', () => {
 
     const queued = await fetch(`${t.url}/notifications`, {
       method: 'POST',
-      headers: { ...json, ...ownKey() },
+      headers: { ...json, ...(await ownKey()) },
       body: JSON.stringify({ channel: 'email', to: 'metrics@example.org', subject: 'metrics', body: 'hi' }),
     });
     expect(queued.status).toBe(202);
@@ -92,10 +94,10 @@ describePromtool('/metrics exposition (promtool check metrics)', () => {
       await chat.nextOf('message');
       chat.send('not json');
       await chat.error('invalid_json');
-      const live = await fetch(`${t.url}/events`, { headers: ownKey(), signal: events.signal });
+      const live = await fetch(`${t.url}/events`, { headers: await ownKey(), signal: events.signal });
       expect(live.status).toBe(200);
       for (;;) {
-        const state = await fetch(`${t.url}/notifications/${notificationId}`, { headers: ownKey() });
+        const state = await fetch(`${t.url}/notifications/${notificationId}`, { headers: await ownKey() });
         if (((await state.json()) as { status: string }).status === 'delivered') break;
         await new Promise((r) => setTimeout(r, 50));
       }

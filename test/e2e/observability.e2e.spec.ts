@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { adminJson } from '../support/tokens.js';
 
 let t: TestApp;
 
@@ -51,7 +52,7 @@ describe('GET /metrics', () => {
   it('exposes Prometheus text with HTTP, pool and process metrics', async () => {
     const created = await fetch(`${t.url}/users`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: adminJson,
       body: JSON.stringify({ name: 'Metric', email: 'metric@example.org' }),
     });
     const { id } = (await created.json()) as { id: number };

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { ADMIN, bearer } from '../support/tokens.js';
 
 interface Res {
   status: number;
@@ -13,12 +14,21 @@ interface Res {
  * is still writing, and the server then closes; keep the answer, ignore the
  * broken pipe (fetch would report only the write error).
  */
-function post(base: string, path: string, body: string | Buffer, contentType = 'application/json'): Promise<Res> {
+function post(
+  base: string,
+  path: string,
+  body: string | Buffer,
+  contentType = 'application/json',
+  headers: Record<string, string> = {},
+): Promise<Res> {
   return new Promise((resolve, reject) => {
     let answered = false;
     const req = httpRequest(
       `${base}${path}`,
-      { method: 'POST', headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) } },
+      {
+        method: 'POST',
+        headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body), ...headers },
+      },
       (res) => {
         answered = true;
         const chunks: Buffer[] = [];
@@ -105,6 +115,8 @@ describe('POST /process-data', () => {
       t.url,
       '/users',
       json({ name: 'x', email: 'big@example.org', pad: 'x'.repeat(2_000_000) }),
+      'application/json',
+      bearer(ADMIN),
     );
     expect(users.status).toBe(413);
     expect(users.body['code']).toBe('payload_too_large');
@@ -140,7 +152,13 @@ describe('POST /process-data', () => {
       415,
       'unsupported_media_type',
     );
-    const users = await post(t.url, '/users', json({ name: 'a', email: 'raw@example.org' }), 'application/x-raw-json');
+    const users = await post(
+      t.url,
+      '/users',
+      json({ name: 'a', email: 'raw@example.org' }),
+      'application/x-raw-json',
+      bearer(ADMIN),
+    );
     expect(users.status).toBe(415);
   });
 

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { SimulatorClient } from '../../src/upstream/simulator.client.js';
 import { startSimulatorProcess } from '../support/simulator-process.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { ADMIN, adminJson, bearer } from '../support/tokens.js';
 
 // The upstreams are the bundled simulator running as its own process; the
 // app talks to it over real sockets, exactly as it would to real services.
@@ -23,7 +24,7 @@ beforeEach(async () => {
 async function createUser(t: TestApp, name: string): Promise<number> {
   const res = await fetch(`${t.url}/users`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: adminJson,
     body: JSON.stringify({
       name,
       email: `${name.toLowerCase().replace(/\W/g, '')}-${String(Date.now())}-${String(Math.random()).slice(2, 8)}@example.org`,
@@ -269,7 +270,7 @@ describe('profiles with the cache', () => {
 
     const patched = await fetch(`${t.url}/users/${String(id)}`, {
       method: 'PATCH',
-      headers: { 'content-type': 'application/json' },
+      headers: adminJson,
       body: JSON.stringify({ name: 'Evicted' }),
     });
     expect(patched.status).toBe(200);
@@ -279,7 +280,7 @@ describe('profiles with the cache', () => {
     expect(after.body['user']).toMatchObject({ name: 'Evicted' });
     expect(after.headers.get('etag')).not.toBe(etag);
 
-    await fetch(`${t.url}/users/${String(id)}`, { method: 'DELETE' });
+    await fetch(`${t.url}/users/${String(id)}`, { method: 'DELETE', headers: bearer(ADMIN) });
     expect((await profile(t, id)).status).toBe(404);
   });
 });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startProxiedDatabase, type ProxiedDatabase } from '../support/proxied-database.js';
 import type { TcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { ADMIN, bearer } from '../support/tokens.js';
 
 /**
  * The app reaches its database through a TCP proxy the test can cut, which
@@ -60,7 +61,11 @@ interface Answer {
 async function call(method: string, path: string, body?: unknown): Promise<Answer> {
   const res = await fetch(`${app().url}${path}`, {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    // Writes as an admin: what is tested is the outage, not access control.
+    headers: {
+      ...(method === 'GET' ? {} : bearer(ADMIN)),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(10_000),
   });

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { processEnv } from '../../src/config/load-config.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { bearer, mintToken } from '../support/tokens.js';
 
 const redisUrl = processEnv()['REDIS_URL'] || undefined;
 if (redisUrl === undefined) {
@@ -9,8 +10,11 @@ if (redisUrl === undefined) {
 }
 const describeRedis = redisUrl === undefined ? describe.skip : describe;
 
-const hit = async (t: TestApp, key: string) =>
-  (await fetch(`${t.url}/users?limit=1`, { headers: { 'x-api-key': key } })).status;
+/** A verified caller of its own: the bucket is keyed by the token's `sub`. */
+const caller = async (sub: string) => bearer(await mintToken({ sub }));
+
+const hit = async (t: TestApp, headers: Record<string, string>) =>
+  (await fetch(`${t.url}/users?limit=1`, { headers })).status;
 
 describeRedis('rate limit shared through Redis by two instances', () => {
   let a: TestApp;
@@ -41,7 +45,7 @@ describeRedis('rate limit shared through Redis by two instances', () => {
   });
 
   it('never lets one client through more than one budget across both instances', async () => {
-    const key = `shared-${randomUUID()}`;
+    const key = await caller(`shared-${randomUUID()}`);
     const started = Date.now();
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push(await hit(i % 2 === 0 ? a : b, key));
@@ -65,7 +69,7 @@ describe('rate limit when Redis is unreachable', () => {
   });
 
   it('keeps limiting on the local bucket, stays ready, and says so in metrics and logs', async () => {
-    const key = `fallback-${randomUUID()}`;
+    const key = await caller(`fallback-${randomUUID()}`);
     const statuses = [];
     for (let i = 0; i < 5; i++) statuses.push(await hit(t, key));
     expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);

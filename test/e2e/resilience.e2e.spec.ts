@@ -1,12 +1,17 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomUUID } from 'node:crypto';
 import { isTimeoutError } from '../../src/resilience/resilience.errors.js';
 import { ProbeModule, probeState } from '../support/probe.module.js';
 import { externalRedisUrl, startTestApp, type TestApp } from '../support/test-app.js';
+import { ADMIN, bearer, mintToken } from '../support/tokens.js';
 
 // Buckets live in Redis when CI provides one, else in process.
 const limiterSource = externalRedisUrl() === undefined ? 'local' : 'redis';
 
 const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** A verified caller of its own (a fresh `sub`), so it draws from a bucket no other request touches. */
+const caller = async (name: string) => bearer(await mintToken({ sub: `${name}-${randomUUID()}` }));
 
 async function get(t: TestApp, path: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${t.url}${path}`, { headers });
@@ -45,7 +50,7 @@ describe('rate limiting, timeouts, bulkheads and the error mapping over HTTP', (
   });
 
   it('limits each client with a token bucket and says so in RateLimit headers', async () => {
-    const key = { 'x-api-key': 'client-a' };
+    const key = await caller('client-a');
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push(await get(t, '/users?limit=1', key));
     expect(answers.slice(0, 3).map((a) => a.status)).toEqual([200, 200, 200]);
@@ -59,7 +64,7 @@ describe('rate limiting, timeouts, bulkheads and the error mapping over HTTP', (
     expect(limited.headers.get('ratelimit')).toMatch(/^"default";r=0;t=[1-9]\d*$/);
 
     // Another client has its own bucket; probes and scrapes are exempt.
-    expect((await get(t, '/users?limit=1', { 'x-api-key': 'client-b' })).status).toBe(200);
+    expect((await get(t, '/users?limit=1', await caller('client-b'))).status).toBe(200);
     for (let i = 0; i < 5; i++) {
       const health = await get(t, '/health', key);
       expect(health.status).toBe(200);
@@ -70,29 +75,28 @@ describe('rate limiting, timeouts, bulkheads and the error mapping over HTTP', (
   });
 
   it('applies a per-route limit from @RateLimit', async () => {
-    const key = { 'x-api-key': 'client-c' };
+    const key = await caller('client-c');
     const statuses = [];
     for (let i = 0; i < 3; i++) statuses.push((await get(t, '/probe/limited', key)).status);
     expect(statuses).toEqual([200, 200, 429]);
-    const res = await get(t, '/probe/limited', { 'x-api-key': 'client-d' });
+    const res = await get(t, '/probe/limited', await caller('client-d'));
     expect(res.headers.get('ratelimit-policy')).toBe('"probe";q=2;w=2');
   });
 
   it('answers 504 past @Timeout and aborts the handler signal with a TimeoutError', async () => {
     const started = Date.now();
-    const res = await get(t, '/probe/slow?ms=5000', { 'x-api-key': 'timeout-1' });
+    const res = await get(t, '/probe/slow?ms=5000', await caller('timeout-1'));
     expect(res.status).toBe(504);
     expect(res.body).toMatchObject({ code: 'gateway_timeout', status: 504 });
     expect(Date.now() - started).toBeLessThan(4000);
     expect(isTimeoutError(probeState.lastAbortReason)).toBe(true);
-    const fast = await get(t, '/probe/slow?ms=1', { 'x-api-key': 'timeout-2' });
+    const fast = await get(t, '/probe/slow?ms=1', await caller('timeout-2'));
     expect(fast.status).toBe(200);
   });
 
   it('rejects with 503 and Retry-After when the bulkhead and its queue are full', async () => {
-    const calls = Array.from({ length: 5 }, (_, i) =>
-      get(t, '/probe/bulkhead?ms=400', { 'x-api-key': `bulk-${String(i)}` }),
-    );
+    const callers = await Promise.all(Array.from({ length: 5 }, (_, i) => caller(`bulk-${String(i)}`)));
+    const calls = callers.map((headers) => get(t, '/probe/bulkhead?ms=400', headers));
     const results = await Promise.all(calls);
     const statuses = results.map((r) => r.status).sort();
     // 2 run, 1 waits in the queue, 2 are refused at once.
@@ -105,12 +109,12 @@ describe('rate limiting, timeouts, bulkheads and the error mapping over HTTP', (
   it('opens the breaker after consecutive failures and then fails fast with 503', async () => {
     probeState.failDependency = true;
     probeState.dependencyCalls = 0;
-    const first = await get(t, '/probe/dependency', { 'x-api-key': 'dep-1' });
-    const second = await get(t, '/probe/dependency', { 'x-api-key': 'dep-2' });
+    const first = await get(t, '/probe/dependency', await caller('dep-1'));
+    const second = await get(t, '/probe/dependency', await caller('dep-2'));
     // The upstream's own 503 is not a known problem type: a plain 500, nothing leaked.
     expect([first.status, second.status]).toEqual([500, 500]);
     expect(JSON.stringify(first.body)).not.toContain('upstream said');
-    const third = await get(t, '/probe/dependency', { 'x-api-key': 'dep-3' });
+    const third = await get(t, '/probe/dependency', await caller('dep-3'));
     expect(third.status).toBe(503);
     expect(third.body).toMatchObject({ code: 'dependency_unavailable' });
     expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(50);
@@ -127,10 +131,22 @@ describe('rate limiting, timeouts, bulkheads and the error mapping over HTTP', (
   });
 
   it('shows every policy on /resilience to admins only', async () => {
-    expect((await get(t, '/resilience')).status).toBe(401);
-    expect((await get(t, '/resilience')).body).toMatchObject({ code: 'unauthorized' });
-    expect((await get(t, '/resilience', { authorization: 'Bearer wrong-token-000000000' })).status).toBe(403);
-    const res = await get(t, '/resilience', { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-api-key': 'admin' });
+    const anonymous = await get(t, '/resilience');
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.body).toMatchObject({ code: 'invalid_token' });
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
+    // A credential that is neither the operator's token nor a verified one: 401, as if absent.
+    const wrong = await get(t, '/resilience', { authorization: 'Bearer wrong-token-000000000' });
+    expect(wrong.status).toBe(401);
+    expect(wrong.body).toMatchObject({ code: 'invalid_token' });
+    // A verified caller without the admin scope.
+    const user = await get(t, '/resilience', await caller('not-admin'));
+    expect(user.status).toBe(403);
+    expect(user.body).toMatchObject({ code: 'insufficient_scope' });
+    expect(user.headers.get('www-authenticate')).toContain('scope="admin"');
+    // An admin token, and the operator's static ADMIN_TOKEN.
+    expect((await get(t, '/resilience', bearer(ADMIN))).status).toBe(200);
+    const res = await get(t, '/resilience', bearer(ADMIN_TOKEN));
     expect(res.status).toBe(200);
     const posts = (res.body['policies'] as { name: string }[]).find((p) => p.name === 'posts') as Record<string, any>;
     expect(posts['breaker']).toMatchObject({ state: 'open', consecutiveFailures: 2 });
@@ -148,11 +164,14 @@ describe('rate limiting, timeouts, bulkheads and the error mapping over HTTP', (
 });
 
 describe('/resilience with no ADMIN_TOKEN configured', () => {
-  it('is forbidden to everyone', async () => {
+  it('is refused to any static token, and open to admin tokens only', async () => {
     const t = await startTestApp();
     try {
-      expect((await get(t, '/resilience', { authorization: 'Bearer anything-at-all-here' })).status).toBe(403);
+      expect((await get(t, '/resilience', { authorization: 'Bearer anything-at-all-here' })).status).toBe(401);
+      expect((await get(t, '/resilience', bearer(ADMIN_TOKEN))).status).toBe(401);
       expect((await get(t, '/resilience')).status).toBe(401);
+      expect((await get(t, '/resilience', await caller('plain'))).status).toBe(403);
+      expect((await get(t, '/resilience', bearer(ADMIN))).status).toBe(200);
     } finally {
       await t.close();
     }
@@ -214,6 +233,57 @@ describe('which client a request is charged to', () => {
     } finally {
       await untrusting.close();
       await trusting.close();
+    }
+  });
+
+  it('charges a verified caller to their sub from any address, and a bad credential to its address', async () => {
+    const t = await startTestApp({ RATE_LIMIT_RATE: '1', RATE_LIMIT_CAPACITY: '2', TRUST_PROXY: '127.0.0.1' });
+    const hit = async (forwardedFor: string, headers: Record<string, string>) =>
+      (await fetch(`${t.url}/users?limit=1`, { headers: { 'x-forwarded-for': forwardedFor, ...headers } })).status;
+    try {
+      // Two tokens of one sub share a bucket, whichever address they come from.
+      const sub = `roaming-${randomUUID()}`;
+      const [first, second] = [bearer(await mintToken({ sub })), bearer(await mintToken({ sub }))];
+      expect([await hit('10.1.0.1', first), await hit('10.1.0.2', second), await hit('10.1.0.3', first)]).toEqual([
+        200, 200, 429,
+      ]);
+      // Another sub from the same address has its own; so has that address when anonymous.
+      expect(await hit('10.1.0.1', await caller('neighbour'))).toBe(200);
+      expect(await hit('10.1.0.1', {})).toBe(200);
+      // A credential that does not verify picks no bucket: it is charged to its address, then refused.
+      const forged = { authorization: `Bearer ${(await mintToken({ sub })).slice(0, -4)}AAAA` };
+      expect([await hit('10.2.0.1', forged), await hit('10.2.0.1', forged), await hit('10.2.0.1', forged)]).toEqual([
+        401, 401, 429,
+      ]);
+      expect(await hit('10.2.0.2', forged)).toBe(401);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('gives anonymous callers of POST /process-data the smaller anonymous budget, verified ones theirs', async () => {
+    const t = await startTestApp({
+      RATE_LIMIT_RATE: '1',
+      RATE_LIMIT_CAPACITY: '3',
+      RATE_LIMIT_ANONYMOUS_RATE: '1',
+      RATE_LIMIT_ANONYMOUS_CAPACITY: '2',
+    });
+    const compute = (headers: Record<string, string> = {}) =>
+      fetch(`${t.url}/process-data`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: '{"values":[1,2,3]}',
+      });
+    try {
+      const anonymous = [await compute(), await compute(), await compute()];
+      expect(anonymous.map((r) => r.status)).toEqual([200, 200, 429]);
+      expect(anonymous[0]!.headers.get('ratelimit-policy')).toBe('"anonymous";q=2;w=2');
+      const key = await caller('computing');
+      const verified = [await compute(key), await compute(key), await compute(key), await compute(key)];
+      expect(verified.map((r) => r.status)).toEqual([200, 200, 200, 429]);
+      expect(verified[0]!.headers.get('ratelimit-policy')).toBe('"default";q=3;w=3');
+    } finally {
+      await t.close();
     }
   });
 });

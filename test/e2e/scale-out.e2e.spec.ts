@@ -8,6 +8,7 @@ import { nginxAvailable, startNginx, type NginxProcess } from '../support/nginx-
 import { freePort } from '../support/simulator-process.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { bearer, mintToken } from '../support/tokens.js';
 
 /*
  * Scale-out as the compose `scale` profile runs it: two instances of the built
@@ -29,8 +30,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hostPort = (p: AppProcess) => new URL(p.url).host;
 /** Starts take longer while the rest of the suite loads both cores. */
 const READY = { readyTimeoutMs: 60_000 };
-/** A client key of its own, so a request never draws on the budget the rate-limit test measures. */
-const ownKey = () => ({ 'x-api-key': `scale-${randomUUID()}` });
+/**
+ * A verified caller of its own (a fresh sub, so a bucket of its own), so a request never draws on
+ * the budget the rate-limit test measures; an admin, as this suite is not about access control.
+ */
+const ownKey = async () => bearer(await mintToken({ sub: `scale-${randomUUID()}`, scope: 'admin' }));
 
 /** Sum of the series of one metric (those whose labels include `labels`) on one instance, read from it directly. */
 async function metric(instance: AppProcess, name: string, labels = ''): Promise<number> {
@@ -144,7 +148,10 @@ describeScale('two instances behind nginx sharing PostgreSQL and Redis', () => {
 
   it('streams /events through nginx unbuffered and passes request ids both ways', async () => {
     const abort = new AbortController();
-    const res = await fetch(`${nginx!.url}/events?types=user.created`, { headers: ownKey(), signal: abort.signal });
+    const res = await fetch(`${nginx!.url}/events?types=user.created`, {
+      headers: await ownKey(),
+      signal: abort.signal,
+    });
     expect(res.status).toBe(200);
     let text = '';
     const reading = (async () => {
@@ -154,7 +161,7 @@ describeScale('two instances behind nginx sharing PostgreSQL and Redis', () => {
     try {
       const created = await fetch(`${nginx!.url}/users`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-request-id': 'scale-out-create-1', ...ownKey() },
+        headers: { 'content-type': 'application/json', 'x-request-id': 'scale-out-create-1', ...(await ownKey()) },
         body: JSON.stringify({ name: 'Scale Out', email: `scale-${randomUUID().slice(0, 8)}@example.org` }),
       });
       expect(created.status).toBe(201);
@@ -216,7 +223,7 @@ describeScale('two instances behind nginx sharing PostgreSQL and Redis', () => {
         Array.from({ length: 10 }, async (_, i) => {
           const res = await fetch(`${nginx!.url}/notifications`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json', ...ownKey() },
+            headers: { 'content-type': 'application/json', ...(await ownKey()) },
             body: JSON.stringify({
               channel: 'email',
               to: `user${String(batch * 10 + i)}@example.org`,
@@ -234,7 +241,7 @@ describeScale('two instances behind nginx sharing PostgreSQL and Redis', () => {
     await until(async () => {
       const states = await Promise.all(
         pending.map(async (id) => {
-          const res = await fetch(`${nginx!.url}/notifications/${id}`, { headers: ownKey() });
+          const res = await fetch(`${nginx!.url}/notifications/${id}`, { headers: await ownKey() });
           return { id, status: ((await res.json()) as { status: string }).status };
         }),
       );
@@ -258,7 +265,7 @@ describeScale('two instances behind nginx sharing PostgreSQL and Redis', () => {
   it('restarts each instance in turn under load with zero failed requests', async () => {
     const created = await fetch(`${nginx!.url}/users`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...ownKey() },
+      headers: { 'content-type': 'application/json', ...(await ownKey()) },
       body: JSON.stringify({ name: 'Rolling', email: `rolling-${randomUUID().slice(0, 8)}@example.org` }),
     });
     const { id } = (await created.json()) as { id: number };
@@ -277,7 +284,7 @@ describeScale('two instances behind nginx sharing PostgreSQL and Redis', () => {
         try {
           // A route that reads the database on whichever instance answers.
           const res = await undiciFetch(`${nginx!.url}/users/${String(id)}`, {
-            headers: ownKey(),
+            headers: await ownKey(),
             dispatcher: noKeepAlive,
           });
           await res.arrayBuffer();

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { externalDatabaseUrl } from '../support/test-app.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { adminJson, TEST_KEYS_DIR } from '../support/tokens.js';
 
 /**
  * Drives the built service (node dist/main.js) as a real process: SIGTERM
@@ -87,6 +88,8 @@ async function startService(): Promise<Service> {
     DATABASE_BULKHEAD_QUEUE_TIMEOUT_MS: '60000',
     DATABASE_TIMEOUT_MS: '30000',
     DATABASE_DEADLINE_MS: '60000',
+    // The test issuer's key, so the tokens this suite mints verify in the service.
+    AUTH_KEYS_DIR: TEST_KEYS_DIR,
     ...databaseEnv,
   });
   // The work folder as cwd, so a developer's .env in the repository is not picked up.
@@ -195,8 +198,9 @@ function open(
   return { req, answer };
 }
 
+/** The headers of a JSON write, as an admin: this suite is about draining, not access control. */
 const jsonHeaders = (payload: Buffer): http.OutgoingHttpHeaders => ({
-  'content-type': 'application/json',
+  ...adminJson,
   'content-length': payload.length,
 });
 

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { externalDatabaseUrl } from '../support/test-app.js';
 import { createTestDatabase } from '../support/test-database.js';
+import { adminJson } from '../support/tokens.js';
 
 /**
  * OpenTelemetry, end to end: the built service runs as its own process (the
@@ -133,7 +134,7 @@ async function startService(env: Record<string, string>): Promise<{ app: AppProc
 async function createUser(app: AppProcess, email: string): Promise<number> {
   const res = await fetch(`${app.url}/users`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: adminJson,
     body: JSON.stringify({ name: 'Traced', email }),
   });
   expect(res.status).toBe(201);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { ADMIN, bearer, mintToken } from '../support/tokens.js';
 
 let t: TestApp;
 
@@ -11,10 +12,18 @@ afterAll(async () => {
   await t.close();
 });
 
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+/** Writes carry the admin token unless told otherwise (`null`: anonymous); reads go anonymous. */
+async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  token: string | null = method === 'GET' ? null : ADMIN,
+) {
+  const auth = token === null ? {} : bearer(token);
   const res = await fetch(`${t.url}${path}`, {
     method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    headers: body === undefined ? { ...auth, ...headers } : { 'content-type': 'application/json', ...auth, ...headers },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -93,6 +102,33 @@ describe('users API', () => {
 
     const defaultPage = await call('GET', '/users');
     expect((defaultPage.body['items'] as unknown[]).length).toBeLessThanOrEqual(20);
+  });
+
+  it('writes need a token: anonymous is 401 before the body is read, a token without the scope 403', async () => {
+    const anonymous = await call('POST', '/users', { name: 'Anon', email: 'anon@example.org' }, {}, null);
+    expectProblem(anonymous, 401, 'invalid_token');
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
+    // Even a body that would be a 400 (or a 413): the credential is checked first.
+    expectProblem(await call('POST', '/users', '{"name": ', {}, null), 401, 'invalid_token');
+    expectProblem(await call('PATCH', '/users/1', { name: 'x' }, {}, null), 401, 'invalid_token');
+    expectProblem(await call('DELETE', '/users/1', undefined, {}, null), 401, 'invalid_token');
+
+    const reader = await mintToken({ sub: 'reader' });
+    const refused = await call('POST', '/users', { name: 'Reader', email: 'reader@example.org' }, {}, reader);
+    expectProblem(refused, 403, 'insufficient_scope');
+    expect(refused.headers.get('www-authenticate')).toContain('scope="users:write"');
+    const writer = await mintToken({ sub: 'writer', scope: 'users:write' });
+    const created = await call('POST', '/users', { name: 'Writer', email: 'writer@example.org' }, {}, writer);
+    expect(created.status).toBe(201);
+    const id = String(created.body['id']);
+
+    // PATCH and DELETE: the user whose id is the token's sub, or an admin; nobody else.
+    expectProblem(await call('PATCH', `/users/${id}`, { name: 'Other' }, {}, writer), 403, 'insufficient_scope');
+    const self = await mintToken({ sub: id });
+    const renamed = await call('PATCH', `/users/${id}`, { name: 'Myself' }, {}, self);
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({ name: 'Myself' });
+    expect((await call('DELETE', `/users/${id}`, undefined, {}, self)).status).toBe(204);
   });
 
   describe('bad input gets a 400 problem document naming the field', () => {

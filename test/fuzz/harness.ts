@@ -7,7 +7,9 @@ import fc from 'fast-check';
 import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import type { TestApp } from '../support/test-app.js';
+import { ADMIN } from '../support/tokens.js';
 import { preview } from './arbitraries.js';
+import { routeAt, takesBearer } from './routes.js';
 
 // ---------------------------------------------------------------- configuration
 
@@ -140,6 +142,27 @@ export interface HttpCall {
   readonly path: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly body?: string | Buffer;
+  /** Sent without a credential even where the route takes one (see `withCredential`). */
+  readonly anonymous?: boolean;
+}
+
+/** The admin's Authorization header (a token from the test apps' issuer, every scope). */
+export const ADMIN_AUTHORIZATION = `Bearer ${ADMIN}`;
+
+/**
+ * The call as `send` puts it on the wire: on a route that takes bearer tokens
+ * (writes, the admin view, a notification's state, the compute route) it
+ * carries the admin token, unless it has an Authorization header of its own
+ * or is marked anonymous. So the route properties reach validation and the
+ * handler; what anonymous and unscoped callers get is a property of its own.
+ */
+export function withCredential(call: HttpCall): HttpCall {
+  if (call.anonymous === true) return call;
+  const headers = call.headers ?? {};
+  if (Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) return call;
+  const target = routeAt(call.method, call.path);
+  if (target === undefined || !takesBearer(target.access)) return call;
+  return { ...call, headers: { ...headers, authorization: ADMIN_AUTHORIZATION } };
 }
 
 /** One keep-alive agent for every well-formed request of a suite. */
@@ -153,8 +176,12 @@ export const agent = new Agent({
 const flatHeaders = (headers: Record<string, string | string[] | undefined>): Record<string, string | undefined> =>
   Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.join(', ') : v]));
 
-/** Sends a well-formed request with undici; an event stream's body is not read (only its head). */
-export async function send(t: TestApp, call: HttpCall): Promise<HttpAnswer> {
+/**
+ * Sends a well-formed request with undici, with the admin token where the
+ * route takes one (`withCredential`); an event stream's body is not read (only its head).
+ */
+export async function send(t: TestApp, given: HttpCall): Promise<HttpAnswer> {
+  const call = withCredential(given);
   const res = await request(`${t.url}${call.path}`, {
     method: call.method as 'GET',
     headers: { ...call.headers },
@@ -327,9 +354,17 @@ export function checkAnswer(category: string, call: HttpCall, a: HttpAnswer): Re
   return undefined;
 }
 
-/** Describes a call for failure messages. */
-export const describeCall = (call: HttpCall): string =>
-  `${call.method} ${preview(call.path, 200)} headers=${preview(call.headers ?? {}, 300)} body=${call.body === undefined ? '(none)' : preview(call.body.toString(), 300)}`;
+/** Describes a call for failure messages (a long Authorization value shortened). */
+export const describeCall = (call: HttpCall): string => {
+  const headers = Object.fromEntries(
+    Object.entries(call.headers ?? {}).map(([k, v]) =>
+      k.toLowerCase() === 'authorization' && v.length > 60
+        ? [k, `${v.slice(0, 40)}…(${String(v.length)} chars)`]
+        : [k, v],
+    ),
+  );
+  return `${call.method} ${preview(call.path, 200)} headers=${preview(headers, 300)} body=${call.body === undefined ? '(none)' : preview(call.body.toString(), 300)}`;
+};
 
 /** The app still answers its liveness probe. */
 export async function assertAlive(t: TestApp): Promise<void> {
