@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { processEnv } from '../../src/config/load-config.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, waitForRedis, type TestApp } from '../support/test-app.js';
 import { bearer, mintToken } from '../support/tokens.js';
 
 /**
@@ -110,15 +110,7 @@ if (redisUrl === undefined) {
     };
     a = await startTestApp(env);
     b = await startTestApp(env);
-    for (const app of [a, b]) {
-      for (let i = 0; i < 50; i++) {
-        const ready = (await (await fetch(`${app.url}/ready`)).json()) as {
-          details: { redis?: { connected?: boolean } };
-        };
-        if (ready.details.redis?.connected === true) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await Promise.all([a, b].map(waitForRedis));
   });
   afterAll(async () => {
     await a.close();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { processEnv } from '../../src/config/load-config.js';
-import { startTestApp, type TestApp } from '../support/test-app.js';
+import { startTestApp, waitForRedis, type TestApp } from '../support/test-app.js';
 import { bearer, mintToken } from '../support/tokens.js';
 
 const redisUrl = processEnv()['REDIS_URL'] || undefined;
@@ -28,16 +28,8 @@ describeRedis('rate limit shared through Redis by two instances', () => {
     };
     a = await startTestApp(env);
     b = await startTestApp(env);
-    // Both connect in the background; wait until each reports Redis connected.
-    for (const t of [a, b]) {
-      for (let i = 0; i < 50; i++) {
-        const ready = (await (await fetch(`${t.url}/ready`)).json()) as {
-          details: { redis?: { connected?: boolean } };
-        };
-        if (ready.details.redis?.connected === true) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    // Both connect in the background.
+    await Promise.all([a, b].map(waitForRedis));
   });
   afterAll(async () => {
     await a.close();

@@ -95,3 +95,12 @@ export async function startTestApp(
     },
   };
 }
+
+/** Waits (up to 5 s) until the app reports its Redis connected: it connects in the background after boot. */
+export async function waitForRedis(t: Pick<TestApp, 'url'>): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const ready = (await (await fetch(`${t.url}/ready`)).json()) as { details: { redis?: { connected?: boolean } } };
+    if (ready.details.redis?.connected === true) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
