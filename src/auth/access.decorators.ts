@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiBearerAuth } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiQuery } from '@nestjs/swagger';
 import { ApiProblems } from '../common/errors/problem.dto.js';
 import { routeConfig } from '../common/http/route-config.decorator.js';
 import { AnonymousBudget } from '../resilience/nest/rate-limit.decorator.js';
@@ -33,4 +33,14 @@ export const Anyone = () =>
   applyDecorators(rule({ kind: 'anyone' }), AnonymousBudget(), ApiBearerAuth(), ApiProblems(401));
 
 /** The token may also come as `?access_token=` (RFC 6750 §2.3), for EventSource and browser WebSockets. */
-export const TokenInQuery = () => routeConfig('tokenInQuery', true);
+export const TokenInQuery = () =>
+  applyDecorators(
+    routeConfig('tokenInQuery', true),
+    // The authentication hook reads and removes it before validation, so it is documented here, not in a query DTO.
+    ApiQuery({
+      name: 'access_token',
+      required: false,
+      type: String,
+      description: 'Bearer token for clients that cannot send Authorization (EventSource); never logged',
+    }),
+  );

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import type { AccessRule } from './access-rule.js';
 import type { Authenticator } from './authenticator.js';
-import { bearerToken } from './authenticator.js';
+import { credentialOf } from './authenticator.js';
 import { hasScope, isAdmin, type Caller } from './caller.js';
 import { InsufficientScopeError, InvalidTokenError } from './token.errors.js';
 
@@ -35,11 +35,9 @@ const isPluginRoute = (route: RouteOptions): boolean =>
 
 /** The token a request carries: the Authorization header, or `?access_token=` where the route allows it. */
 function tokenOf(request: FastifyRequest): string | false | undefined {
-  const header = request.headers.authorization;
-  if (header !== undefined) return bearerToken(header) ?? false;
-  if (request.routeOptions.config.tokenInQuery !== true) return undefined;
-  const token = (request.query as Record<string, unknown> | undefined)?.['access_token'];
-  return typeof token === 'string' ? token : token === undefined ? undefined : false;
+  const inQuery = request.routeOptions.config.tokenInQuery === true;
+  const query = inQuery ? (request.query as Record<string, unknown> | undefined)?.['access_token'] : undefined;
+  return credentialOf(request.headers.authorization, query);
 }
 
 /**

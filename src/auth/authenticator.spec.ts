@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseConfig } from '../config/load-config.js';
-import { Authenticator, bearerToken, OPERATOR } from './authenticator.js';
+import { Authenticator, bearerToken, credentialOf, OPERATOR } from './authenticator.js';
 import type { Caller } from './caller.js';
 import { InvalidTokenError } from './token.errors.js';
 import { TokenVerifier } from './token-verifier.js';
@@ -37,6 +37,22 @@ describe('bearerToken', () => {
       expect(bearerToken(header)).toBeUndefined();
     },
   );
+});
+
+describe('credentialOf', () => {
+  it('prefers the header, and reads a query token only when there is no header', () => {
+    expect(credentialOf('Bearer h', 'q')).toBe('h');
+    expect(credentialOf(undefined, 'q.r')).toBe('q.r');
+    expect(credentialOf(undefined, undefined)).toBeUndefined();
+  });
+
+  it.each([
+    ['another scheme', 'Basic abc', undefined],
+    ['an empty query token', undefined, ''],
+    ['a repeated query token', undefined, ['a', 'b']],
+  ])('calls %s a bad credential, not an anonymous caller', (_name, header, query) => {
+    expect(credentialOf(header, query)).toBe(false);
+  });
 });
 
 describe('Authenticator', () => {

@@ -18,6 +18,18 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /**
+ * The credential a request carries (RFC 6750 §2.1, §2.3): the Authorization
+ * header, else an `access_token` query value where the transport allows one.
+ * Undefined for none; false for one that is there but malformed (another
+ * scheme, an empty or repeated query token): a bad credential, not an anonymous caller.
+ */
+export function credentialOf(header: string | undefined, queryToken: unknown): string | false | undefined {
+  if (header !== undefined) return bearerToken(header) ?? false;
+  if (queryToken === undefined) return undefined;
+  return typeof queryToken === 'string' && queryToken !== '' ? queryToken : false;
+}
+
+/**
  * Turns a bearer credential into a caller: the operator's ADMIN_TOKEN, a
  * token verified before (cached until it expires), or a fresh verification.
  * Answers synchronously when it can, so a cached token costs the request hook no promise.

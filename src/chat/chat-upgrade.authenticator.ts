@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
-import { Authenticator, bearerToken } from '../auth/authenticator.js';
+import { Authenticator, credentialOf } from '../auth/authenticator.js';
 import type { Caller } from '../auth/caller.js';
 import { InvalidTokenError } from '../auth/token.errors.js';
 
@@ -11,16 +11,14 @@ import { InvalidTokenError } from '../auth/token.errors.js';
  */
 export function upgradeToken(request: IncomingMessage): string | false | undefined {
   const header = request.headers.authorization;
-  if (header !== undefined) return bearerToken(header) ?? false;
+  if (header !== undefined) return credentialOf(header, undefined);
   let values: string[];
   try {
     values = new URL(request.url ?? '/', 'http://localhost').searchParams.getAll('access_token');
   } catch {
     return false;
   }
-  if (values.length === 0) return undefined;
-  // An empty or repeated parameter is a bad credential, not an anonymous one.
-  return values.length === 1 && values[0] !== '' ? values[0] : false;
+  return credentialOf(undefined, values.length <= 1 ? values[0] : values);
 }
 
 /**

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { processEnv } from '../../src/config/load-config.js';
-import { startTestApp, waitForRedis, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
 import { bearer, mintToken } from '../support/tokens.js';
 
 /**
@@ -94,41 +93,4 @@ describe('per-caller rate limits', () => {
   });
 });
 
-const redisUrl = processEnv()['REDIS_URL'] || undefined;
-if (redisUrl === undefined) {
-  console.warn('[skip] per-caller budget shared by two instances: REDIS_URL not set (the suites above still run)');
-}
-(redisUrl === undefined ? describe.skip : describe)('one budget per caller across two instances (Redis)', () => {
-  let a: TestApp;
-  let b: TestApp;
-  beforeAll(async () => {
-    const env = {
-      REDIS_URL: redisUrl ?? '',
-      RATE_LIMIT_RATE: '1',
-      RATE_LIMIT_CAPACITY: '6',
-      REDIS_KEY_PREFIX: `auth-shared-${randomUUID().slice(0, 8)}:`,
-    };
-    a = await startTestApp(env);
-    b = await startTestApp(env);
-    await Promise.all([a, b].map(waitForRedis));
-  });
-  afterAll(async () => {
-    await a.close();
-    await b.close();
-  });
-
-  it('admits one caller (two tokens, two instances) only as far as one bucket allows', async () => {
-    const sub = `shared-${randomUUID()}`;
-    const tokens = [await mintToken({ sub }), await mintToken({ sub, ttlS: 900 })];
-    const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) {
-      const app = i % 2 === 0 ? a : b;
-      statuses.push((await hit(bearer(tokens[i % 2] ?? ''), app.url)).status);
-    }
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(6);
-    expect(statuses.filter((s) => s === 200).length).toBeLessThanOrEqual(7);
-    expect(statuses.at(-1)).toBe(429);
-    // Another caller still has a full bucket on either instance.
-    expect((await hit(bearer(await mintToken({ sub: `fresh-${randomUUID()}` })), b.url)).status).toBe(200);
-  });
-});
+// One budget per caller across two instances on Redis: test/e2e/redis-rate-limit.e2e.spec.ts.

@@ -37,10 +37,13 @@ describeRedis('rate limit shared through Redis by two instances', () => {
   });
 
   it('never lets one client through more than one budget across both instances', async () => {
-    const key = await caller(`shared-${randomUUID()}`);
+    // One caller with two tokens, one per instance: the bucket is the caller's, not the token's or the instance's.
+    const sub = `shared-${randomUUID()}`;
+    const keys = [await caller(sub), bearer(await mintToken({ sub, ttlS: 900 }))];
+    expect(keys[0]).not.toEqual(keys[1]);
     const started = Date.now();
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push(await hit(i % 2 === 0 ? a : b, key));
+    for (let i = 0; i < 12; i++) statuses.push(await hit(i % 2 === 0 ? a : b, keys[i % 2] ?? {}));
     const elapsedS = (Date.now() - started) / 1000;
     const allowed = statuses.filter((s) => s === 200).length;
     expect(allowed).toBeGreaterThanOrEqual(5);
@@ -48,6 +51,8 @@ describeRedis('rate limit shared through Redis by two instances', () => {
     expect(statuses.filter((s) => s === 429).length).toBe(12 - allowed);
     // Each instance alone would have allowed 5: together they must not reach 10.
     expect(allowed).toBeLessThan(10);
+    // Another caller still has a full bucket on either instance.
+    expect(await hit(b, await caller(`fresh-${randomUUID()}`))).toBe(200);
   });
 });
 

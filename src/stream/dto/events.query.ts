@@ -23,13 +23,4 @@ export class EventsQuery {
   @IsString()
   @Matches(/^\d{1,15}$/, { message: 'lastEventId must be an event id' })
   lastEventId?: string;
-
-  @ApiPropertyOptional({
-    description:
-      'Bearer token for clients that cannot send Authorization (EventSource): shows their notification events',
-  })
-  @IsOptional()
-  @IsString()
-  // Documented here for OpenAPI; the authentication hook reads it and removes it before validation.
-  access_token?: string;
 }
