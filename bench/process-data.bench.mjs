@@ -111,11 +111,8 @@ async function main() {
 
   const results = [];
   for (const side of sides) {
-    const port = await freePort();
-    const child = side.start(port);
+    const { child, base } = await startOnFreePort(side);
     try {
-      const base = `http://127.0.0.1:${port}`;
-      await waitForHealth(base, child);
       // Warm-up: a few requests so the JIT and the workers are hot on both sides.
       for (let i = 0; i < 3; i++) await postOnce(base, body);
       results.push({ side: side.name, ...(await measure(base, body, clients, seconds * 1000, probeIntervalMs)) });
@@ -228,6 +225,28 @@ async function freePort() {
   const { port } = server.address();
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/**
+ * Starts a side on a free port, again on another if it exits at start-up: the
+ * port is free when picked but not reserved, and the app's own embedded database
+ * (listening on port 0) can be handed the same one first.
+ */
+async function startOnFreePort(side, attempts = 3) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const child = side.start(port);
+    const base = `http://127.0.0.1:${port}`;
+    try {
+      await waitForHealth(base, child);
+      return { child, base };
+    } catch (error) {
+      const exitedAtStart = child.exitCode !== null;
+      await stop(child);
+      if (attempt >= attempts || !exitedAtStart) throw error;
+      console.error(`${side.name}: start-up failed on port ${port} (${error.message}); trying another port`);
+    }
+  }
 }
 
 async function waitForHealth(base, child) {
