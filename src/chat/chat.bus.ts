@@ -55,7 +55,6 @@ export class ChatBus {
   private readonly pendingRemovals = new Map<string, Set<string>>();
   private pendingRemovalCount = 0;
   private subscribedFlag = false;
-  private lastWarnAt = 0;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -220,9 +219,6 @@ export class ChatBus {
   }
 
   private warn(message: string, error: unknown): void {
-    const now = Date.now();
-    if (now - this.lastWarnAt < 10_000) return;
-    this.lastWarnAt = now;
-    this.logger.warn({ err: error }, message);
+    this.redis.reportFailure(this.logger, message, error);
   }
 }

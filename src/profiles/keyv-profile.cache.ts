@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { createCache, type Cache } from 'cache-manager';
 import { Keyv } from 'keyv';
 import { withTimeout } from '../common/async/with-timeout.js';
+import type { RedisConnection } from '../redis/redis.connection.js';
 import { ProfileCache, type CachedProfile } from './profile.cache.js';
 
 const OP_TIMEOUT_MS = 150;
@@ -21,12 +22,12 @@ export class KeyvProfileCache extends ProfileCache {
   private readonly logger = new Logger('ProfileCache');
   private readonly cache: Cache;
   private readonly keyv: Keyv;
-  private lastErrorLogAt = 0;
 
   constructor(
     redisUrl: string,
     keyPrefix: string,
     private readonly counters: CacheCounters,
+    private readonly failures: RedisConnection,
   ) {
     super();
     this.keyv = new Keyv({
@@ -92,10 +93,6 @@ export class KeyvProfileCache extends ProfileCache {
   }
 
   private warn(error: unknown): void {
-    const now = Date.now();
-    if (now - this.lastErrorLogAt > 10_000) {
-      this.lastErrorLogAt = now;
-      this.logger.warn({ err: error }, 'profile cache unavailable; serving without it');
-    }
+    this.failures.reportFailure(this.logger, 'profile cache unavailable; serving without it', error);
   }
 }

@@ -5,6 +5,7 @@ import { UsersModule } from '../users/users.module.js';
 import { HttpCommentsUpstream } from './http-comments.upstream.js';
 import { HttpPostsUpstream } from './http-posts.upstream.js';
 import { HttpUpstreamClient } from './http-upstream.client.js';
+import { RedisConnection } from '../redis/redis.connection.js';
 import { KeyvProfileCache } from './keyv-profile.cache.js';
 import { MemoryProfileCache } from './memory-profile.cache.js';
 import { ProfileCache } from './profile.cache.js';
@@ -43,11 +44,16 @@ const client = (name: 'posts' | 'comments') => ({
     },
     {
       provide: ProfileCache,
-      inject: [AppConfig, ProfileMetrics],
-      useFactory: (config: AppConfig, metrics: ProfileMetrics) =>
+      inject: [AppConfig, ProfileMetrics, RedisConnection],
+      useFactory: (config: AppConfig, metrics: ProfileMetrics, redis: RedisConnection) =>
         config.redisUrl === undefined
           ? new MemoryProfileCache()
-          : new KeyvProfileCache(config.redisUrl, config.redisKeyPrefix, { error: (op) => metrics.cacheError(op) }),
+          : new KeyvProfileCache(
+              config.redisUrl,
+              config.redisKeyPrefix,
+              { error: (op) => metrics.cacheError(op) },
+              redis,
+            ),
     },
   ],
 })

@@ -106,7 +106,7 @@ export class EventHub implements OnModuleInit, OnApplicationShutdown {
     try {
       if (lastId !== undefined) replay = await this.since(lastId);
     } catch (error) {
-      this.logger.warn({ err: error }, 'event replay unavailable; client told to reset');
+      this.redis.reportFailure(this.logger, 'event replay unavailable; client told to reset', error);
       replay = { kind: 'reset', oldestId: undefined };
     }
     const lastReplayed = replay.kind === 'events' ? replay.events.at(-1)?.id : undefined;
@@ -143,7 +143,7 @@ export class EventHub implements OnModuleInit, OnApplicationShutdown {
       })
       .catch((error: unknown) => {
         // Redis away: local subscribers still see it, without an id to resume from.
-        this.logger.warn({ err: error }, 'event stream unavailable; delivering locally only');
+        this.redis.reportFailure(this.logger, 'event stream unavailable; delivering locally only', error);
         this.dispatch({ id: undefined, type, data, ts });
       });
     fireAndForget(append, this.logger, 'append event');
@@ -197,7 +197,7 @@ export class EventHub implements OnModuleInit, OnApplicationShutdown {
       } catch (error) {
         // Shutdown destroys the connection mid-read: that error is expected.
         if (this.isStopping()) return;
-        this.logger.warn({ err: error }, 'event stream read failed; retrying');
+        this.redis.reportFailure(this.logger, 'event stream read failed; retrying', error);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }

@@ -33,7 +33,6 @@ interface Limiter {
 export class HttpRateLimiter {
   private readonly logger = new Logger('RateLimiter');
   private readonly limiters = new Map<string, Limiter>();
-  private lastFallbackLogAt = 0;
   readonly defaultLimit: RouteRateLimit;
   /** Anonymous callers of @AnonymousBudget routes; undefined when RATE_LIMIT_ANONYMOUS_RATE is 0. */
   readonly anonymousLimit: RouteRateLimit | undefined;
@@ -96,19 +95,20 @@ export class HttpRateLimiter {
             fallback: local,
             keyPrefix: `${this.keyPrefix}ratelimit:${limit.name}:`,
           });
+    // Its recovery is news only when its fallback was (Redis slow or refusing while connected).
+    let warned = false;
     redis?.onFallback(({ error }) => {
       this.metrics.limiterFallbacks.inc();
-      const now = Date.now();
-      if (now - this.lastFallbackLogAt > 10_000) {
-        this.lastFallbackLogAt = now;
-        this.logger.warn(
-          { err: error, policy: limit.name },
-          'redis rate limiter unavailable; limiting on the local bucket',
-        );
-      }
+      const message = 'redis rate limiter unavailable; limiting on the local bucket';
+      this.redis.reportFailure(this.logger, message, error, { policy: limit.name }, () => {
+        warned = true;
+      });
     });
     redis?.onRecover(({ degradedForMs }) => {
-      this.logger.log({ policy: limit.name, degradedForMs }, 'redis rate limiter answering again');
+      const fields = { policy: limit.name, degradedForMs };
+      if (warned) this.logger.log(fields, 'redis rate limiter answering again');
+      else this.logger.debug(fields, 'redis rate limiter answering again');
+      warned = false;
     });
     const limiter: Limiter = { limit, local, store: redis ?? local, redis, rejected: 0 };
     this.limiters.set(limit.name, limiter);
