@@ -6,6 +6,9 @@ import { NotificationsRepository } from './notifications.repository.js';
 
 export type FailureKind = 'transient' | 'permanent' | 'dead';
 
+/** renewed: a claim extended; lost: found taken at renewal; lapsing: not renewed in time. Both of the latter abort the send. */
+export type LeaseOutcome = 'renewed' | 'lost' | 'lapsing';
+
 /** Notification queue and delivery metrics; the queue depth is one COUNT … GROUP BY per scrape. */
 @Injectable()
 export class NotificationsMetrics {
@@ -13,6 +16,7 @@ export class NotificationsMetrics {
   readonly failures: Counter<'kind'>;
   readonly attempts: Counter;
   readonly latency: Histogram;
+  readonly leases: Counter<'outcome'>;
 
   constructor(registry: MetricsRegistry, repository: NotificationsRepository) {
     new Gauge({
@@ -51,6 +55,15 @@ export class NotificationsMetrics {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
       registers: [registry],
     });
+    this.leases = new Counter({
+      name: 'notifications_leases_total',
+      help:
+        'Claims of sends in hand, by outcome: renewed (lease extended), lost (another worker holds it now) or ' +
+        'lapsing (could not be renewed before it ran out); lost and lapsing sends are aborted',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
     for (const kind of ['transient', 'permanent', 'dead'] satisfies FailureKind[]) this.failures.inc({ kind }, 0);
+    for (const outcome of ['renewed', 'lost', 'lapsing'] satisfies LeaseOutcome[]) this.leases.inc({ outcome }, 0);
   }
 }

@@ -29,6 +29,12 @@ export abstract class NotificationsRepository {
     leaseMs: number,
     holding: readonly string[],
   ): Promise<ClaimedNotification[]>;
+  /**
+   * Extends the lease of claims still sending in one statement: locked_until = now() + leaseMs
+   * for each row still held under the same claim (`lockedBy` + `attempts`, status sending).
+   * Returns the ids extended; a claim missing from them is no longer its worker's.
+   */
+  abstract renew(claims: readonly ClaimedNotification[], leaseMs: number): Promise<ReadonlySet<string>>;
   abstract markDelivered(job: ClaimedNotification): Promise<boolean>;
   abstract markRetry(job: ClaimedNotification, error: string, delayMs: number): Promise<boolean>;
   abstract markFailed(job: ClaimedNotification, error: string): Promise<boolean>;

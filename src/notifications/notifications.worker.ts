@@ -7,6 +7,7 @@ import { AppConfig } from '../config/app-config.js';
 import { exponentialBackoff, type Backoff } from '../resilience/backoff.js';
 import { MailTransport } from './mail/mail-transport.js';
 import { classifySendError, describeSendError } from './mail/smtp-errors.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { messageIdFor, type ClaimedNotification } from './notification.js';
 import { NotificationsMetrics } from './notifications.metrics.js';
 import { NotificationsRepository } from './notifications.repository.js';
@@ -16,6 +17,19 @@ interface InFlight {
   readonly done: Promise<void>;
 }
 
+/** After shutdown aborts the sends left, how long to wait for them to settle (an outcome already being written). */
+const ABORTED_SETTLE_MS = 1000;
+
+/** Waits until every one of `sends` is done, or `ms` passed. */
+async function settled(sends: readonly InFlight[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled(sends.map((p) => p.done)),
+    new Promise((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
+}
+
 /**
  * Delivers queued notifications: claims due rows from the outbox (several
  * instances share it; SKIP LOCKED gives each job to one), sends up to
@@ -23,9 +37,15 @@ interface InFlight {
  * Polls every NOTIFY_POLL_INTERVAL_MS, at once after a local enqueue (`wake`),
  * and again as soon as a slot frees while work remains.
  *
+ * While a send is in hand its claim is renewed ({@link LeaseKeeper}); a claim
+ * that is lost, or cannot be renewed before it would lapse, has its send
+ * aborted and its row left alone (someone else's now, or theirs once the lease
+ * runs out), so two instances never send one job at the same time.
+ *
  * Shutdown runs in `beforeApplicationShutdown`, before DatabaseModule closes
  * the pool in `onApplicationShutdown`: stop claiming, wait for sends in hand
- * (up to SHUTDOWN_GRACE_MS), put unfinished claims back in the queue.
+ * (up to SHUTDOWN_GRACE_MS, renewing their claims), abort the sends still
+ * running, put their claims back in the queue.
  */
 @Injectable()
 export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
@@ -35,6 +55,7 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
   private readonly inFlight = new Map<string, InFlight>();
   private readonly backoff: Backoff;
   private readonly maxAttempts: number;
+  private readonly leases: LeaseKeeper;
   private loop: Promise<void> | undefined;
   private stopping = false;
   /** Set by `wake` and by a full claim: look again as soon as a slot is free. */
@@ -54,6 +75,29 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
       baseDelayMs: policy.RETRY_BASE_DELAY_MS,
       maxDelayMs: Math.max(policy.RETRY_BASE_DELAY_MS, policy.RETRY_MAX_DELAY_MS),
       jitter: 'full',
+    });
+    const { leaseMs } = config.notifications;
+    this.leases = new LeaseKeeper({
+      leaseMs,
+      renew: (claims) => this.repository.renew(claims, leaseMs),
+      onRenewed: (count) => {
+        this.metrics.leases.inc({ outcome: 'renewed' }, count);
+      },
+      onRenewFailed: (error, streak) => {
+        // Once per outage; what it costs is logged per send given up.
+        if (streak === 1) {
+          this.logger.warn({ err: error, workerId: this.id }, 'notifications worker: lease renewal failed; retrying');
+        }
+      },
+      onGiveUp: (job, reason) => {
+        this.metrics.leases.inc({ outcome: reason });
+        this.logger.warn(
+          { notificationId: job.id, attempts: job.attempts, reason, leaseMs, workerId: this.id },
+          reason === 'lost'
+            ? 'notification send aborted: another worker holds its claim now'
+            : 'notification send aborted: its lease could not be renewed before it ran out',
+        );
+      },
     });
   }
 
@@ -88,14 +132,13 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
     const pending = [...this.inFlight.values()];
     if (pending.length > 0) {
       this.logger.log({ inFlight: pending.length }, 'notifications worker: waiting for sends in hand');
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.allSettled(pending.map((p) => p.done)),
-        new Promise((resolve) => (timer = setTimeout(resolve, this.config.shutdown.graceMs))),
-      ]);
-      clearTimeout(timer);
+      await settled(pending, this.config.shutdown.graceMs);
     }
-    const unfinished = [...this.inFlight.values()].map((p) => p.job);
+    const left = [...this.inFlight.values()];
+    // Abort the sends left before releasing their claims: another instance may take them at once.
+    await this.leases.stop();
+    if (left.length > 0) await settled(left, ABORTED_SETTLE_MS);
+    const unfinished = left.map((p) => p.job);
     if (unfinished.length > 0) {
       try {
         const released = await this.repository.release(unfinished);
@@ -116,9 +159,10 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
       if (free > 0) {
         this.moreWork = false;
         try {
+          const claimedAt = this.leases.now();
           const jobs = await this.repository.claim(this.id, free, leaseMs, [...this.inFlight.keys()]);
           if (jobs.length === free) this.moreWork = true;
-          for (const job of jobs) this.start(job);
+          for (const job of jobs) this.start(job, claimedAt);
         } catch (error) {
           this.logger.warn({ err: error }, 'notifications worker: claim failed; trying again at the next poll');
         }
@@ -147,8 +191,8 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
     });
   }
 
-  private start(job: ClaimedNotification): void {
-    const done = this.deliver(job).finally(() => {
+  private start(job: ClaimedNotification, claimedAt: number): void {
+    const done = this.deliver(job, this.leases.hold(job, claimedAt)).finally(() => {
       this.inFlight.delete(job.id);
       if (this.moreWork) this.interruptIdle?.();
     });
@@ -156,19 +200,21 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
     fireAndForget(done, this.logger, `deliver notification ${job.id}`);
   }
 
-  private async deliver(job: ClaimedNotification): Promise<void> {
+  /** `lease` aborts when the claim is given up: then nothing is recorded (the keeper logged it). */
+  private async deliver(job: ClaimedNotification, lease: AbortSignal): Promise<void> {
     this.metrics.attempts.inc();
     try {
-      await this.transport.send({
-        to: job.recipient,
-        subject: job.subject,
-        text: job.body,
-        messageId: messageIdFor(job.id),
-      });
+      await this.transport.send(
+        { to: job.recipient, subject: job.subject, text: job.body, messageId: messageIdFor(job.id) },
+        lease,
+      );
     } catch (error) {
-      await this.recordFailure(job, error);
+      this.leases.finish(job.id);
+      if (!lease.aborted) await this.recordFailure(job, error);
       return;
     }
+    // Sent: nothing left to abort. Recording it is fenced by the claim, whatever became of the lease.
+    this.leases.finish(job.id);
     if (await this.repository.markDelivered(job)) {
       this.metrics.delivered.inc();
       this.metrics.latency.observe(Math.max(0, Date.now() - job.createdAt.getTime()) / 1000);

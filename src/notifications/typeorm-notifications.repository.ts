@@ -120,6 +120,19 @@ export class TypeOrmNotificationsRepository extends NotificationsRepository {
     return (result.rows as RawNotification[]).map((r) => ({ ...toNotification(r), lockedBy: workerId }));
   }
 
+  async renew(claims: readonly ClaimedNotification[], leaseMs: number): Promise<ReadonlySet<string>> {
+    if (claims.length === 0) return new Set();
+    const result = await this.exec(
+      `UPDATE notifications AS n
+          SET locked_until = now() + $4 * interval '1 millisecond'
+         FROM unnest($1::uuid[], $2::text[], $3::int[]) AS c(id, locked_by, attempts)
+        WHERE n.id = c.id AND n.locked_by = c.locked_by AND n.attempts = c.attempts AND n.status = 'sending'
+        RETURNING n.id`,
+      [claims.map((c) => c.id), claims.map((c) => c.lockedBy), claims.map((c) => c.attempts), leaseMs],
+    );
+    return new Set((result.rows as { id: string }[]).map((r) => r.id));
+  }
+
   async markDelivered(job: ClaimedNotification): Promise<boolean> {
     return this.finish(
       job,

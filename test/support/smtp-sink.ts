@@ -12,6 +12,15 @@ export interface ReceivedMail {
   readonly receivedAt: number;
 }
 
+/** One envelope held before DATA (see `envelopeDelayMs`). */
+export interface EnvelopeHold {
+  readonly startedAt: number;
+  /** When the hold ended: answered, or the client closed the connection. */
+  readonly endedAt: number | undefined;
+  /** The client went away during the hold: it never sent the message. */
+  readonly abandoned: boolean;
+}
+
 export interface SmtpSink {
   readonly port: number;
   readonly url: string;
@@ -19,6 +28,13 @@ export interface SmtpSink {
   readonly all: ReceivedMail[];
   /** Only the messages it accepted (250). */
   accepted(): ReceivedMail[];
+  /**
+   * Delay before answering RCPT TO, so a client may send DATA only that much later: a send
+   * given up in the wait leaves no message at the server. Settable at any time (0: none).
+   */
+  envelopeDelayMs: number;
+  /** Every envelope held by `envelopeDelayMs`, in order. */
+  readonly holds: readonly EnvelopeHold[];
   close(): Promise<void>;
 }
 
@@ -29,17 +45,46 @@ export interface SmtpSink {
  * - `[tempfail:always]` always answers 451; `[reject]` always answers 550;
  * - `[slow:MS]` waits MS before answering.
  *
- * `delayMs` delays every answer (so deliveries take a while).
+ * `delayMs` delays every answer to DATA (so deliveries take a while);
+ * `envelopeDelayMs` delays the answer to RCPT TO, before any of the message is sent.
  */
-export async function startSmtpSink(options: { readonly delayMs?: number } = {}): Promise<SmtpSink> {
+export async function startSmtpSink(
+  options: { readonly delayMs?: number; readonly envelopeDelayMs?: number } = {},
+): Promise<SmtpSink> {
   const all: ReceivedMail[] = [];
   const refusals = new Map<string, number>();
+  const holds: { startedAt: number; endedAt: number | undefined; abandoned: boolean }[] = [];
+  /** Holds in progress, by session id. */
+  const holding = new Map<string, { hold: (typeof holds)[number]; timer: NodeJS.Timeout }>();
+  let envelopeDelayMs = options.envelopeDelayMs ?? 0;
   const server = new SMTPServer({
     secure: false,
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     disableReverseLookup: true,
+    onRcptTo(_address, session, callback) {
+      if (envelopeDelayMs <= 0) {
+        callback();
+        return;
+      }
+      const hold = { startedAt: Date.now(), endedAt: undefined as number | undefined, abandoned: false };
+      holds.push(hold);
+      const timer = setTimeout(() => {
+        holding.delete(session.id);
+        hold.endedAt = Date.now();
+        callback();
+      }, envelopeDelayMs);
+      holding.set(session.id, { hold, timer });
+    },
+    onClose(session) {
+      const held = holding.get(session.id);
+      if (held === undefined) return;
+      holding.delete(session.id);
+      clearTimeout(held.timer);
+      held.hold.endedAt = Date.now();
+      held.hold.abandoned = true;
+    },
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null) => void) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -77,8 +122,17 @@ export async function startSmtpSink(options: { readonly delayMs?: number } = {})
     url: `smtp://127.0.0.1:${String(port)}`,
     all,
     accepted: () => all.filter((m) => m.accepted),
+    get envelopeDelayMs() {
+      return envelopeDelayMs;
+    },
+    set envelopeDelayMs(ms: number) {
+      envelopeDelayMs = ms;
+    },
+    holds,
     close: () =>
       new Promise<void>((resolve) => {
+        for (const { timer } of holding.values()) clearTimeout(timer);
+        holding.clear();
         server.close(() => {
           resolve();
         });

@@ -23,7 +23,7 @@ export class FileMailTransport extends MailTransport {
     this.transporter = createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   }
 
-  async send(mail: OutgoingMail): Promise<void> {
+  async send(mail: OutgoingMail, signal?: AbortSignal): Promise<void> {
     this.ready ??= mkdir(this.outboxDir, { recursive: true });
     await this.ready;
     const info = (await this.transporter.sendMail({
@@ -32,7 +32,9 @@ export class FileMailTransport extends MailTransport {
       subject: mail.subject,
       text: mail.text,
       messageId: mail.messageId,
+      signal,
     })) as { message: Buffer };
+    signal?.throwIfAborted();
     const name = `${new Date().toISOString().replace(/[:.]/g, '-')}-${mail.messageId.replace(/^<|@.*$/g, '').replace(/[^A-Za-z0-9-]/g, '')}.eml`;
     const path = join(this.outboxDir, name);
     await writeFile(path, info.message);

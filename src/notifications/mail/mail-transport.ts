@@ -9,12 +9,14 @@ export interface OutgoingMail {
 /**
  * Port for sending mail (the abstract class is the DI token). `send` resolves
  * once the transport accepted the message and rejects otherwise; callers
- * classify the error with `classifySendError`.
+ * classify the error with `classifySendError`. When `signal` aborts, the send
+ * stops (its connection is closed) and rejects with the signal's reason; a
+ * message whose end the server had already received may still be delivered.
  */
 export abstract class MailTransport {
   /** A short name for logs and metrics (`smtp`, `file`). */
   abstract readonly kind: string;
-  abstract send(mail: OutgoingMail): Promise<void>;
+  abstract send(mail: OutgoingMail, signal?: AbortSignal): Promise<void>;
   /** Releases sockets and timers. */
   abstract close(): Promise<void>;
 }

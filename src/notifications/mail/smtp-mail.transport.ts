@@ -11,9 +11,10 @@ type SendOutcome = { readonly ok: true } | { readonly ok: false; readonly error:
  * NOTIFY_CONCURRENCY kept-open connections (a new connection costs the
  * greeting round trips, ~100 ms even on loopback; a pooled message ~10 ms). Each
  * send runs once through the `smtp` pipeline (bulkhead, breaker, attempt
- * timeout; never an in-process retry: the outbox retries with backoff).
- * nodemailer takes no AbortSignal, so the pipeline's timeout bounds the wait
- * and nodemailer's own socket timeouts (the same value) end the connection.
+ * timeout; never an in-process retry: the outbox retries with backoff). The
+ * pipeline's signal (the caller's, or the attempt timeout's) goes to nodemailer,
+ * whose pool then drops the message from its queue or closes the one
+ * connection carrying it; the others keep their messages.
  *
  * An SMTP reply (4xx/5xx) is the server answering correctly, so it resolves
  * inside the pipeline and is rethrown outside: only connection failures and
@@ -42,23 +43,26 @@ export class SmtpMailTransport extends MailTransport {
     });
   }
 
-  async send(mail: OutgoingMail): Promise<void> {
-    const outcome = await this.pipeline.executeOnce<SendOutcome>(() =>
-      this.transporter
-        .sendMail({
-          from: this.config.from,
-          to: mail.to,
-          subject: mail.subject,
-          text: mail.text,
-          messageId: mail.messageId,
-        })
-        .then(
-          (): SendOutcome => ({ ok: true }),
-          (error: unknown): SendOutcome => {
-            if (smtpResponseCode(error) !== undefined) return { ok: false, error };
-            throw error;
-          },
-        ),
+  async send(mail: OutgoingMail, signal?: AbortSignal): Promise<void> {
+    const outcome = await this.pipeline.executeOnce<SendOutcome>(
+      ({ signal: attempt }) =>
+        this.transporter
+          .sendMail({
+            from: this.config.from,
+            to: mail.to,
+            subject: mail.subject,
+            text: mail.text,
+            messageId: mail.messageId,
+            signal: attempt,
+          })
+          .then(
+            (): SendOutcome => ({ ok: true }),
+            (error: unknown): SendOutcome => {
+              if (smtpResponseCode(error) !== undefined) return { ok: false, error };
+              throw error;
+            },
+          ),
+      signal,
     );
     if (!outcome.ok) throw outcome.error;
   }
