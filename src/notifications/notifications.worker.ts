@@ -154,6 +154,7 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
   private async run(): Promise<void> {
     const { concurrency, leaseMs } = this.config.notifications;
     this.logger.log({ workerId: this.id, concurrency, transport: this.transport.kind }, 'notifications worker started');
+    let claimFailingSince: number | undefined;
     while (!this.isStopping()) {
       const free = concurrency - this.inFlight.size;
       if (free > 0) {
@@ -161,10 +162,20 @@ export class NotificationsWorker implements OnApplicationBootstrap, BeforeApplic
         try {
           const claimedAt = this.leases.now();
           const jobs = await this.repository.claim(this.id, free, leaseMs, [...this.inFlight.keys()]);
+          if (claimFailingSince !== undefined) {
+            this.logger.log({ downForMs: Date.now() - claimFailingSince }, 'notifications worker: claiming again');
+            claimFailingSince = undefined;
+          }
           if (jobs.length === free) this.moreWork = true;
           for (const job of jobs) this.start(job, claimedAt);
         } catch (error) {
-          this.logger.warn({ err: error }, 'notifications worker: claim failed; trying again at the next poll');
+          // A poll every few ms would log each failure of one outage: the first, then its end.
+          if (claimFailingSince === undefined) {
+            claimFailingSince = Date.now();
+            this.logger.warn({ err: error }, 'notifications worker: claim failed; trying again at every poll');
+          } else {
+            this.logger.debug({ err: error }, 'notifications worker: claim failed again');
+          }
         }
       }
       // Re-read: shutdown may have begun while the claim was in flight.

@@ -20,10 +20,11 @@ export interface AppProcess {
  */
 export async function startAppProcess(
   env: Record<string, string>,
-  options: { readonly readyTimeoutMs?: number } = {},
+  options: { readonly readyTimeoutMs?: number; readonly port?: number } = {},
 ): Promise<AppProcess> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 30_000;
-  const port = await freePort();
+  // A replacement for a killed process can take its port, so its clients reconnect to it.
+  const port = options.port ?? (await freePort());
   const child = spawn(process.execPath, ['dist/main.js'], {
     env: {
       PATH: process.env['PATH'] ?? '',
