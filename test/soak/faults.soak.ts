@@ -84,6 +84,7 @@ describe('soak under faults', () => {
         b: await startAppProcess(appEnv),
       };
       const windows: Window[] = [];
+      // A failure is explained when it began during a fault or within 5 s after it.
       const explained = (at: number) => windows.some((w) => at >= w.from && at <= w.to + 5000);
       let running = true;
       const loops: Promise<void>[] = [];
@@ -105,7 +106,8 @@ describe('soak under faults', () => {
       // What the HTTP clients saw.
       const statuses = new Map<string, Map<string, number>>();
       const latencies = new Map<string, number[]>();
-      const unexplained: { route: string; status: string; at: number; body: string }[] = [];
+      const failures: { route: string; instance: Name; status: string; at: number; body: string }[] = [];
+      const t0 = Date.now();
       const request = async (name: Name, route: string, path: string, init: RequestInit = {}) => {
         const started = Date.now();
         let status: string;
@@ -124,7 +126,13 @@ describe('soak under faults', () => {
           list.push(Date.now() - started);
         }
         if ((res === undefined || res.status >= 500) && !explained(started)) {
-          unexplained.push({ route, status, at: started, body: res === undefined ? '' : await res.clone().text() });
+          unexplained.push({
+            route,
+            instance: name,
+            status,
+            at: started - t0,
+            body: res === undefined ? '' : await res.clone().text(),
+          });
         }
         return res;
       };
@@ -193,11 +201,14 @@ describe('soak under faults', () => {
       const acked = new Set<number>();
       const seen: Record<string, Map<number, number>> = {};
       const chatters: ChatClient[] = [];
+      const duplicates: { who: string; id: number; via: string; at: number; lastId: number | undefined }[] = [];
       const keepChatting = async (who: string, home: Name, talks: boolean) => {
         seen[who] = new Map();
         let lastId: number | undefined;
-        const record = (id: number) => {
-          seen[who]!.set(id, (seen[who]!.get(id) ?? 0) + 1);
+        const record = (id: number, via: string) => {
+          const times = (seen[who]!.get(id) ?? 0) + 1;
+          if (times > 1) duplicates.push({ who, id, via, at: Date.now() - t0, lastId });
+          seen[who]!.set(id, times);
           lastId = Math.max(lastId ?? 0, id);
         };
         while (running) {
@@ -211,12 +222,12 @@ describe('soak under faults', () => {
           chatters.push(client);
           client.ws.on('message', (data: Buffer) => {
             const frame = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-            if (frame['type'] === 'message') record(Number(frame['id']));
+            if (frame['type'] === 'message') record(Number(frame['id']), 'live');
             if (frame['type'] === 'ack') acked.add(Number(frame['id']));
           });
           try {
             const history = await client.join(room, undefined, lastId);
-            for (const m of history) record(m.id);
+            for (const m of history) record(m.id, 'history');
           } catch {
             client.close();
             continue;
@@ -322,11 +333,12 @@ describe('soak under faults', () => {
       const duplicatedMails = [...byMessageId.values()].reduce((sum, n) => sum + n - 1, 0);
       const lost = [...accepted].filter((id) => notDelivered.some((r) => r.id === id)).length;
 
+      const unexplained = failures.filter((f) => !explained(f.at)).map((f) => ({ ...f, at: f.at - t0 }));
       const duplicatedChat = Object.values(seen).reduce(
         (sum, ids) => sum + [...ids.values()].reduce((s, n) => s + n - 1, 0),
         0,
       );
-      const received = new Set(Object.values(seen).flatMap((ids) => [...ids.keys()]));
+      const listened = NAMES.map((n) => seen[`soak-listener-${n}`]?.size ?? 0);
       const eventIds = streams.map((s) => s.received.filter((e) => e.id !== '').map((e) => e.id));
       const duplicatedEvents = eventIds.reduce((sum, ids) => sum + ids.length - new Set(ids).size, 0);
 
@@ -355,14 +367,26 @@ describe('soak under faults', () => {
         '',
         `- 5xx or network errors outside a fault window (+5 s): ${String(unexplained.length)}`,
         `- Notifications: ${String(queuedAttempts)} POSTs, ${String(accepted.size)} accepted (202), ${String(counts['delivered'] ?? 0)} delivered, ${String(counts['failed'] ?? 0)} failed, ${String(lost)} not delivered, ${String(duplicatedMails)} duplicated mails (same Message-ID accepted twice)`,
-        `- Chat: ${String(sent.size)} sent, ${String(acked.size)} acked, ${String(received.size)} distinct messages received, ${String(duplicatedChat)} duplicated deliveries to one client`,
+        `- Chat: ${String(sent.size)} sent, ${String(acked.size)} acked, ${String(listened[0])} and ${String(listened[1])} received by the listeners on a and b, ${String(duplicatedChat)} duplicated deliveries to one client`,
         `- /events: ${String(eventIds[0]!.length)} and ${String(eventIds[1]!.length)} events with ids on the two streams, ${String(duplicatedEvents)} duplicated`,
         `- RSS: a ${mib(rssStart.a)} → ${mib(rssEnd.a)}; b ${mib(rssStart.b)} at start, its replacement ${mib(rssEnd.b)} at the end`,
       ];
       mkdirSync('bench/results', { recursive: true });
       writeFileSync(REPORT, `${lines.join('\n')}\n`);
       console.log(lines.join('\n'));
-      if (unexplained.length > 0) console.log(JSON.stringify(unexplained.slice(0, 10), null, 2));
+      if (unexplained.length > 0 || duplicates.length > 0) {
+        console.log(
+          JSON.stringify(
+            {
+              windows: windows.map((w) => ({ ...w, from: w.from - t0, to: w.to - t0 })),
+              unexplained: unexplained.slice(0, 10),
+              duplicates,
+            },
+            null,
+            2,
+          ),
+        );
+      }
 
       expect(unexplained).toEqual([]);
       expect(lost).toBe(0);
