@@ -1,45 +1,34 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { RedisClientType } from 'redis';
+import { fireAndForget } from '../common/async/fire-and-forget.js';
+import { withTimeout } from '../common/async/with-timeout.js';
 import { AppConfig } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis.connection.js';
+import type { PresenceMember } from './chat-presence.store.js';
+import { ChatPresence, type PresenceEvent } from './chat.presence.js';
 import type { ChatMessage } from './chat.protocol.js';
+import { RedisChatPresenceStore } from './redis-chat-presence.store.js';
 
 /** What instances tell each other: a stored message, or a presence change. */
-export type ChatBusEvent =
-  | { readonly kind: 'message'; readonly message: ChatMessage }
-  | {
-      readonly kind: 'presence';
-      readonly room: string;
-      readonly event: 'joined' | 'left';
-      readonly name: string;
-      readonly guest: boolean;
-      readonly count: number;
-    };
+export type ChatBusEvent = { readonly kind: 'message'; readonly message: ChatMessage } | PresenceEvent;
 
 interface Envelope {
   readonly origin: string;
   readonly event: ChatBusEvent;
 }
 
-/** Presence hashes outlive a crashed instance by at most this long after the room's last join. */
-const PRESENCE_TTL_S = 24 * 60 * 60;
-/** Leaves remembered while Redis is away, to remove once it is back (beyond this, they are dropped). */
-const MAX_PENDING_REMOVALS = 100_000;
-
-/** A member of a room on this instance. */
-export interface LocalMember {
-  readonly room: string;
-  readonly connectionId: string;
-  readonly name: string;
-}
+/** Longest wait, at shutdown, for this instance's presence to be removed from Redis. */
+const STOP_PRESENCE_WAIT_MS = 1000;
 
 /**
  * Fan-out between instances and cross-instance presence counts, through Redis
  * when REDIS_URL is set. Every published event carries this instance's id, and
  * an instance skips its own (it delivers locally first), so each client sees
  * each event once. Without Redis, or while it is away, everything is local:
- * nothing is published and counts are this instance's.
+ * nothing is published and counts are this instance's. Presence is leased
+ * ({@link ChatPresence}): a crashed instance's members leave every count
+ * within `CHAT_PRESENCE_TTL_S`.
  */
 @Injectable()
 export class ChatBus {
@@ -47,13 +36,9 @@ export class ChatBus {
   readonly instanceId = randomUUID();
   private readonly logger = new Logger(ChatBus.name);
   private readonly channel: string;
-  private readonly presencePrefix: string;
+  private readonly presence: ChatPresence;
   private subscriber: RedisClientType | undefined;
   private listener: ((event: ChatBusEvent) => void) | undefined;
-  private localMembers: () => Iterable<LocalMember> = () => [];
-  /** Presence fields to delete once Redis is back: leaves that happened while it was away. */
-  private readonly pendingRemovals = new Map<string, Set<string>>();
-  private pendingRemovalCount = 0;
   private subscribedFlag = false;
 
   constructor(
@@ -61,7 +46,30 @@ export class ChatBus {
     config: AppConfig,
   ) {
     this.channel = `${config.redisKeyPrefix}chat:events`;
-    this.presencePrefix = `${config.redisKeyPrefix}chat:presence:`;
+    const client = redis.client;
+    const leaseMs = config.chat.presenceTtlS * 1000;
+    this.presence = new ChatPresence({
+      store:
+        client === undefined
+          ? undefined
+          : new RedisChatPresenceStore(client, {
+              keyPrefix: config.redisKeyPrefix,
+              instanceId: this.instanceId,
+              leaseMs,
+            }),
+      ready: () => this.readyClient() !== undefined,
+      leaseMs,
+      deliver: (event) => {
+        this.deliver(event);
+      },
+      publish: (event) => {
+        this.publish(event);
+      },
+      warn: (message, error) => {
+        this.warn(message, error);
+      },
+      logger: this.logger,
+    });
   }
 
   /** True once this instance receives other instances' events. */
@@ -70,20 +78,19 @@ export class ChatBus {
   }
 
   /**
-   * Starts receiving other instances' events (no-op without Redis). Each time
-   * Redis (re)connects, this instance's presence there is brought back in line
-   * with `localMembers` (joins and leaves it missed while away).
+   * Starts receiving other instances' events and the presence heartbeat (no-op
+   * without Redis). Each time Redis (re)connects, this instance's presence
+   * there is brought back in line with its members (joins and leaves it missed
+   * while away, told to the other instances).
    */
-  start(listener: (event: ChatBusEvent) => void, localMembers: () => Iterable<LocalMember>): void {
+  start(listener: (event: ChatBusEvent) => void): void {
     this.listener = listener;
-    this.localMembers = localMembers;
     const client = this.redis.client;
     if (client === undefined) return;
     client.on('ready', () => {
-      this.resync(client).catch((error: unknown) => {
-        this.warn('chat presence resync failed', error);
-      });
+      fireAndForget(this.presence.resync(), this.logger, 'chat presence resync');
     });
+    this.presence.start();
     // A connection in subscriber mode cannot run other commands: it needs its own.
     const subscriber = client.duplicate();
     this.subscriber = subscriber;
@@ -104,7 +111,13 @@ export class ChatBus {
     })();
   }
 
+  /** Removes this instance's presence from Redis (bounded), then stops receiving. */
   async stop(): Promise<void> {
+    try {
+      await withTimeout(this.presence.stop(), STOP_PRESENCE_WAIT_MS, 'chat presence removal');
+    } catch (error) {
+      this.warn('chat presence could not be removed; it lapses with its lease', error);
+    }
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscribedFlag = false;
@@ -130,71 +143,15 @@ export class ChatBus {
 
   /**
    * Records a member of a room and returns the room's member count across all
-   * instances (or `localCount` without Redis).
+   * live instances (or `localCount` without Redis, or while it is away).
    */
-  async join(room: string, connectionId: string, name: string, localCount: number): Promise<number> {
-    const field = `${this.instanceId}:${connectionId}`;
-    this.pendingRemovals.get(room)?.delete(field);
-    const client = this.readyClient();
-    if (client === undefined) return localCount;
-    const key = this.presencePrefix + room;
-    try {
-      const [, , count] = await client.multi().hSet(key, field, name).expire(key, PRESENCE_TTL_S).hLen(key).exec();
-      return typeof count === 'number' ? count : localCount;
-    } catch (error) {
-      this.warn('chat presence update failed; counting this instance only', error);
-      return localCount;
-    }
+  async join(room: string, connectionId: string, member: PresenceMember, localCount: number): Promise<number> {
+    return this.presence.join(room, connectionId, member, localCount);
   }
 
   /** Removes a member of a room and returns the room's member count. */
   async leave(room: string, connectionId: string, localCount: number): Promise<number> {
-    const field = `${this.instanceId}:${connectionId}`;
-    const client = this.readyClient();
-    if (client === undefined) {
-      this.rememberRemoval(room, field);
-      return localCount;
-    }
-    const key = this.presencePrefix + room;
-    try {
-      const [, count] = await client.multi().hDel(key, field).hLen(key).exec();
-      return typeof count === 'number' ? count : localCount;
-    } catch (error) {
-      this.rememberRemoval(room, field);
-      this.warn('chat presence update failed; counting this instance only', error);
-      return localCount;
-    }
-  }
-
-  private rememberRemoval(room: string, field: string): void {
-    if (this.redis.client === undefined || this.pendingRemovalCount >= MAX_PENDING_REMOVALS) return;
-    let fields = this.pendingRemovals.get(room);
-    if (fields === undefined) {
-      fields = new Set();
-      this.pendingRemovals.set(room, fields);
-    }
-    if (!fields.has(field)) this.pendingRemovalCount++;
-    fields.add(field);
-  }
-
-  /** Deletes the leaves Redis missed, then (re)writes every local member. */
-  private async resync(client: RedisClientType): Promise<void> {
-    const batch = client.multi();
-    let commands = 0;
-    for (const [room, fields] of this.pendingRemovals) {
-      if (fields.size > 0) {
-        batch.hDel(this.presencePrefix + room, [...fields]);
-        commands++;
-      }
-    }
-    this.pendingRemovals.clear();
-    this.pendingRemovalCount = 0;
-    for (const { room, connectionId, name } of this.localMembers()) {
-      const key = this.presencePrefix + room;
-      batch.hSet(key, `${this.instanceId}:${connectionId}`, name).expire(key, PRESENCE_TTL_S);
-      commands++;
-    }
-    if (commands > 0) await batch.exec();
+    return this.presence.leave(room, connectionId, localCount);
   }
 
   private readyClient(): RedisClientType | undefined {
@@ -211,8 +168,15 @@ export class ChatBus {
     }
     // Our own events were delivered locally already.
     if (envelope.origin === this.instanceId) return;
+    const event = envelope.event;
+    // Swept while alive (stalled past the lease): our members are still here, and the rewrite of our share says so.
+    if (event.kind === 'presence' && event.sweptFrom === this.instanceId) return;
+    this.deliver(event);
+  }
+
+  private deliver(event: ChatBusEvent): void {
     try {
-      this.listener?.(envelope.event);
+      this.listener?.(event);
     } catch (error) {
       this.logger.error({ err: error }, 'chat bus listener failed');
     }

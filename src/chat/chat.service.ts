@@ -8,7 +8,7 @@ import { ShutdownState } from '../common/lifecycle/shutdown-state.js';
 import { AppConfig } from '../config/app-config.js';
 import { isDatabaseUnavailable } from '../database/database.errors.js';
 import { LocalTokenBucketStore } from '../resilience/rate-limiter.js';
-import { ChatBus, type ChatBusEvent, type LocalMember } from './chat.bus.js';
+import { ChatBus, type ChatBusEvent } from './chat.bus.js';
 import { chatIdentity, type ChatIdentity } from './chat.identity.js';
 import { ChatMessagesRepository } from './chat-messages.repository.js';
 import { ChatMetrics } from './chat.metrics.js';
@@ -94,12 +94,9 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   onModuleInit(): void {
-    this.bus.start(
-      (event) => {
-        this.onRemote(event);
-      },
-      () => this.localMembers(),
-    );
+    this.bus.start((event) => {
+      this.onRemote(event);
+    });
     this.heartbeat = setInterval(() => {
       this.beat();
     }, this.config.chat.pingIntervalMs);
@@ -274,7 +271,7 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
       );
     }
     // The frame's name is ignored: a connection is who its token says, or its guest name.
-    const memberName = conn.identity.name;
+    const { name, guest } = conn.identity;
     // Member first (live frames held back), then history: nothing falls in between.
     const membership: Membership = { pending: [], pendingIds: [] };
     conn.rooms.set(room, membership);
@@ -283,7 +280,7 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
     let messages: ChatMessage[];
     let truncated: boolean;
     try {
-      count = await this.bus.join(room, conn.id, memberName, this.localCount(room));
+      count = await this.bus.join(room, conn.id, { name, guest }, this.localCount(room));
       [messages, truncated] = await this.history(room, since);
     } catch (error) {
       conn.rooms.delete(room);
@@ -451,12 +448,6 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
         this.presence(room, 'left', conn.identity, count);
       }),
     );
-  }
-
-  private *localMembers(): Iterable<LocalMember> {
-    for (const conn of this.connections.values()) {
-      for (const room of conn.rooms.keys()) yield { room, connectionId: conn.id, name: conn.identity.name };
-    }
   }
 
   private addLocal(room: string, conn: Connection): void {

@@ -132,6 +132,8 @@ export class AppConfig {
     readonly maxBufferedBytes: number;
     /** Whether a connection without a token may post (as guest-xxxxxx). */
     readonly guests: boolean;
+    /** Lease of an instance's presence in Redis: renewed every third of it, lapsed (members gone) after it. */
+    readonly presenceTtlS: number;
   };
   readonly rateLimit: {
     readonly rate: number;
@@ -248,6 +250,7 @@ export class AppConfig {
       pingIntervalMs: env.CHAT_PING_INTERVAL_MS,
       maxBufferedBytes: env.CHAT_MAX_BUFFERED_BYTES,
       guests: env.CHAT_GUESTS ?? env.AUTH_JWKS_URL === undefined,
+      presenceTtlS: env.CHAT_PRESENCE_TTL_S,
     };
     this.rateLimit = {
       rate: env.RATE_LIMIT_RATE,

@@ -202,6 +202,7 @@ export const envSchema = z
     CHAT_RATE_BURST: withDefault(int('CHAT_RATE_BURST', 1, 10_000_000), '20'),
     CHAT_PING_INTERVAL_MS: withDefault(int('CHAT_PING_INTERVAL_MS', 10, 3_600_000), '30000'),
     CHAT_MAX_BUFFERED_BYTES: withDefault(int('CHAT_MAX_BUFFERED_BYTES', 1024, 1024 * 1024 * 1024), String(1024 * 1024)),
+    CHAT_PRESENCE_TTL_S: withDefault(int('CHAT_PRESENCE_TTL_S', 3, 3600), '15'),
 
     RATE_LIMIT_RATE: withDefault(int('RATE_LIMIT_RATE', 0, 1_000_000), '100'),
     RATE_LIMIT_CAPACITY: withDefault(int('RATE_LIMIT_CAPACITY', 0, 10_000_000), '200'),
