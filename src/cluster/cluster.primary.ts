@@ -5,7 +5,9 @@ import { createLogger } from '../common/logging/logger.factory.js';
 import type { AppConfig } from '../config/app-config.js';
 import { createDataSource } from '../database/data-source.factory.js';
 import { EmbeddedPostgres } from '../database/embedded/embedded-postgres.js';
+import { COLLECT_TIMEOUT_MS } from '../metrics/cluster-metrics.protocol.js';
 import { startSimulator } from '../upstream/simulator.js';
+import { MetricsAggregator, type MetricsPeer } from './metrics-aggregator.js';
 import { DEFAULT_RESTART_POLICY } from './restart-policy.js';
 import { WorkerSupervisor, type SupervisedWorker, type WorkerExit } from './worker-supervisor.js';
 
@@ -31,7 +33,8 @@ interface SharedResources {
  * starts what the workers must share exactly once (the embedded database
  * and its migrations, the upstream simulator), forks the workers, which
  * share the port through node:cluster's round-robin, restarts any that die,
- * and on SIGTERM/SIGINT shuts them all down gracefully before it exits.
+ * merges their metrics for whichever of them is scraped, and on
+ * SIGTERM/SIGINT shuts them all down gracefully before it exits.
  */
 export async function runPrimary(config: AppConfig): Promise<number> {
   const logger = createLogger(config.log.level);
@@ -58,9 +61,12 @@ export async function runPrimary(config: AppConfig): Promise<number> {
     await shared.stop();
     return 0;
   }
+  // V8 serialization carries NaN and ±Inf in the metrics (JSON would turn them into null).
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const metrics = new MetricsAggregator({ timeoutMs: COLLECT_TIMEOUT_MS, logger });
   const supervisor = new WorkerSupervisor({
     workers,
-    fork: () => forkWorker(shared.env, logger),
+    fork: (slot) => forkWorker(slot, shared.env, logger, metrics),
     restart: DEFAULT_RESTART_POLICY,
     logger,
   });
@@ -77,11 +83,25 @@ export async function runPrimary(config: AppConfig): Promise<number> {
   return code;
 }
 
-function forkWorker(env: Record<string, string>, logger: Logger): SupervisedWorker {
+function forkWorker(
+  slot: number,
+  env: Record<string, string>,
+  logger: Logger,
+  metrics: MetricsAggregator,
+): SupervisedWorker {
   const worker = cluster.fork(env);
   worker.on('error', (err: Error) => {
     logger.warn({ err, workerPid: worker.process.pid }, 'cluster: worker channel error');
   });
+  const peer: MetricsPeer = {
+    slot,
+    pid: worker.process.pid,
+    send: (message) => worker.isConnected() && worker.send(message),
+  };
+  worker.on('message', (message: unknown) => metrics.receive(peer, message));
+  // Asked for its metrics once it listens (its handler is installed by then), no longer once it exits.
+  worker.once('listening', () => metrics.attach(peer));
+  worker.once('exit', () => metrics.detach(peer));
   return {
     pid: worker.process.pid,
     kill: (signal) => {

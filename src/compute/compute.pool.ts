@@ -80,6 +80,8 @@ export class ComputePool implements OnApplicationShutdown {
       name: 'worker_pool_utilization',
       help: 'Share of the pool thread time spent running tasks since start (0..1, piscina)',
       registers: [registry],
+      // A share, so across cluster workers (each with its own pool) their mean.
+      aggregator: 'average',
       collect: read(() => this.pool.utilization),
     });
     new Gauge({

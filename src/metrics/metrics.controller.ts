@@ -1,6 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { MetricsRegistry } from './metrics.registry.js';
+import { MetricsSource } from './metrics.source.js';
 import { SkipRateLimit } from '../resilience/nest/rate-limit.decorator.js';
 import { Public } from '../auth/access.decorators.js';
 
@@ -8,13 +8,13 @@ import { Public } from '../auth/access.decorators.js';
 @SkipRateLimit()
 @Controller('metrics')
 export class MetricsController {
-  constructor(private readonly registry: MetricsRegistry) {}
+  constructor(private readonly source: MetricsSource) {}
 
   @Get()
   @Public()
   @Header('content-type', 'text/plain; version=0.0.4; charset=utf-8')
   @Header('cache-control', 'no-store')
   async scrape(): Promise<string> {
-    return this.registry.metrics();
+    return this.source.scrape();
   }
 }

@@ -5,6 +5,9 @@ import { Registry, collectDefaultMetrics } from 'prom-client';
  * several apps in one test process never collide. Modules add their metrics here.
  */
 export class MetricsRegistry extends Registry {
+  /** The default metrics (heap, event loop, CPU, GC…): figures of this one process, never summed with another's. */
+  private readonly processMetrics = new Set<string>();
+
   static create(): MetricsRegistry {
     const registry = new MetricsRegistry();
     collectDefaultMetrics({ register: registry });
@@ -17,6 +20,12 @@ export class MetricsRegistry extends Registry {
     ]) {
       registry.removeSingleMetric(name);
     }
+    for (const metric of registry.getMetricsAsArray()) registry.processMetrics.add(metric.name);
     return registry;
+  }
+
+  /** Whether `name` describes this process itself (cluster mode keeps such a series per worker). */
+  isPerProcess(name: string): boolean {
+    return this.processMetrics.has(name);
   }
 }

@@ -24,6 +24,8 @@ export class NotificationsMetrics {
       help: 'Notifications by state (queued, sending, delivered, failed), read at scrape time',
       labelNames: ['state'],
       registers: [registry],
+      // Every cluster worker counts the same table: the group reports it once, not once per worker.
+      aggregator: 'max',
       async collect() {
         try {
           const counts = await repository.countByStatus();

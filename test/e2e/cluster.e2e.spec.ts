@@ -1,11 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { Agent } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { Client } from 'undici';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { ChatClient, type Frame } from '../support/chat-client.js';
+import {
+  connectionsOnTwoWorkers,
+  isRunning,
+  pidOf,
+  pidOfNewConnection,
+  pidOverAgent,
+  until,
+} from '../support/cluster-workers.js';
 import { externalDatabaseUrl, externalRedisUrl } from '../support/test-app.js';
-import { createTestDatabase } from '../support/test-database.js';
+import { processDatabaseEnv } from '../support/test-database.js';
 import { adminJson, bearer, mintToken } from '../support/tokens.js';
 
 /*
@@ -38,53 +47,6 @@ async function call(client: Client, method: 'GET' | 'POST', path: string, body?:
   return { status: res.statusCode, body: text === '' ? undefined : JSON.parse(text) };
 }
 
-async function pidOf(client: Client): Promise<number> {
-  const health = await call(client, 'GET', '/health');
-  expect(health.status).toBe(200);
-  return health.body.info.process.pid as number;
-}
-
-/** The pid of the worker that serves a new connection. */
-async function pidOfNewConnection(url: string): Promise<number> {
-  const client = new Client(url);
-  try {
-    return await pidOf(client);
-  } finally {
-    await client.close();
-  }
-}
-
-/** Opens connections until two are served by different workers (the second worker may still be starting). */
-async function connectionsOnTwoWorkers(url: string): Promise<[Client, Client]> {
-  const started = Date.now();
-  const first = new Client(url);
-  const firstPid = await pidOf(first);
-  for (;;) {
-    const other = new Client(url);
-    if ((await pidOf(other)) !== firstPid) return [first, other];
-    await other.close();
-    if (Date.now() - started > 30_000) throw new Error('only one worker answered within 30 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`${what}: not within ${String(ms)} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const user = () => {
   const tag = randomUUID().slice(0, 8);
   return { name: `Cluster ${tag}`, email: `cluster-${tag}@example.org` };
@@ -107,14 +69,9 @@ describe('cluster mode: a primary and two workers behind one port', () => {
       RATE_LIMIT_CAPACITY: '10',
     };
     if (redisUrl !== undefined) env['REDIS_URL'] = redisUrl;
-    if (databaseUrl !== undefined) {
-      const db = await createTestDatabase(databaseUrl);
-      dropDatabase = db.drop;
-      env['DATABASE_URL'] = db.url ?? '';
-    } else {
-      env['PGLITE_DATA_DIR'] = 'memory://';
-    }
-    service = await startAppProcess(env, { readyTimeoutMs: 60_000 });
+    const database = await processDatabaseEnv(databaseUrl);
+    dropDatabase = database.drop;
+    service = await startAppProcess({ ...env, ...database.env }, { readyTimeoutMs: 60_000 });
   }, 90_000);
 
   afterAll(async () => {
@@ -173,23 +130,23 @@ describe('cluster mode: a primary and two workers behind one port', () => {
   });
 
   itWithRedis('carries a chat message from a client on one worker to clients on the other', async () => {
-    const [a, b] = [clients[0]!, clients[1]!];
     const room = `cluster-${randomUUID().slice(0, 8)}`;
     const chatters: ChatClient[] = [];
-    const connectionsOn = async (client: Client) => {
-      const metrics = await client.request({ method: 'GET', path: '/metrics' });
-      const text = await metrics.body.text();
-      return Number(/^chat_connections (\d+)/m.exec(text)?.[1] ?? 0);
-    };
+    const workers = new Set<number>();
     try {
-      // Round-robin spreads new connections; open more until both workers hold some.
-      while (chatters.length < 2 || (await connectionsOn(a)) === 0 || (await connectionsOn(b)) === 0) {
+      // Each chatter upgrades a connection whose worker /health named first; open more until both hold some.
+      while (chatters.length < 2 || workers.size < 2) {
         if (chatters.length >= 10) throw new Error('chat connections did not spread over both workers');
-        const chatter = await ChatClient.open(service!);
+        const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+        workers.add(await pidOverAgent(service!.url, agent));
+        const chatter = await ChatClient.open(service!, { agent });
+        agent.destroy();
         await chatter.join(room, `c${String(chatters.length)}`);
         chatters.push(chatter);
       }
-      expect((await connectionsOn(a)) + (await connectionsOn(b))).toBe(chatters.length);
+      // /metrics answers for both workers: their connections summed.
+      const metrics = await (await fetch(`${service!.url}/metrics`)).text();
+      expect(Number(/^chat_connections (\d+)/m.exec(metrics)?.[1])).toBe(chatters.length);
 
       for (const [i, sender] of chatters.entries()) {
         sender.send({ type: 'message', room, text: `hello from ${String(i)}` });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CORE_SCHEMA, load, mergeTag } from 'js-yaml';
 import { parseConfig } from '../../src/config/load-config.js';
+import { concrete, dashboard, exprs, instanceVariable, panels, queryPanels } from '../support/dashboard.js';
 import { DEPLOY_NGINX_CONF, nginxAvailable, renderApiConfig, wrapForLocalRun } from '../support/nginx-process.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -32,10 +33,6 @@ const services: Record<string, any> = compose.services;
 const prometheus = yaml('deploy/prometheus/prometheus.yml');
 const datasources = yaml('deploy/grafana/provisioning/datasources/prometheus.yml');
 const providers = yaml('deploy/grafana/provisioning/dashboards/nest-async-api.yml');
-const dashboard = JSON.parse(readFileSync('deploy/grafana/dashboards/nest-async-api.json', 'utf8'));
-const instanceVariable = (dashboard.templating.list as { name: string; definition: string }[]).find(
-  (v) => v.name === 'instance',
-);
 const nginxConf = readFileSync(DEPLOY_NGINX_CONF, 'utf8');
 
 /** `./host/path:/container/path[:ro]` bind mounts of a compose service. */
@@ -46,21 +43,6 @@ const mounts = (service: any): { source: string; target: string }[] =>
   });
 /** The service name of a `host:port` address on the compose network. */
 const hostOf = (address: string) => new URL(`http://${address}`).hostname;
-
-interface Panel {
-  readonly id: number;
-  readonly type: string;
-  readonly title: string;
-  readonly gridPos: { x: number; y: number; w: number; h: number };
-  readonly datasource?: { uid: string };
-  readonly targets?: { expr: string; datasource?: { uid: string } }[];
-}
-const panels = dashboard.panels as Panel[];
-const queryPanels = panels.filter((p) => p.type !== 'row');
-const exprs = queryPanels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
-
-/** Grafana's variables replaced by values, so the expression is plain PromQL. */
-const concrete = (expr: string) => expr.replaceAll('$__rate_interval', '1m').replaceAll('$instance', '.*');
 
 const PROMQL_KEYWORDS = new Set([
   'by',

@@ -33,3 +33,14 @@ export async function createTestDatabase(
     },
   };
 }
+
+/**
+ * The database variables of an app started as a process: a fresh database on
+ * `baseUrl`'s server when given, else the embedded default in memory.
+ */
+export async function processDatabaseEnv(
+  baseUrl: string | undefined,
+): Promise<{ env: Record<string, string>; drop: () => Promise<void> }> {
+  const db = await createTestDatabase(baseUrl);
+  return { env: db.url === undefined ? { PGLITE_DATA_DIR: 'memory://' } : { DATABASE_URL: db.url }, drop: db.drop };
+}

@@ -24,6 +24,8 @@ export class ResilienceMetrics {
       help: 'Circuit breaker state per policy: 0 closed, 1 half-open, 2 open',
       labelNames: ['policy'] as const,
       registers: [registry],
+      // Each cluster worker has its own breakers: the group shows the worst.
+      aggregator: 'max',
       collect() {
         for (const p of pipelines) this.set({ policy: p.name }, STATE_VALUE[p.breaker.state]);
       },
@@ -33,6 +35,7 @@ export class ResilienceMetrics {
       help: 'Failure share over the breaker window',
       labelNames: ['policy'] as const,
       registers: [registry],
+      aggregator: 'max',
       collect() {
         for (const p of pipelines) this.set({ policy: p.name }, p.breaker.snapshot().failureRatio);
       },
@@ -60,6 +63,7 @@ export class ResilienceMetrics {
       help: 'Retries as a share of calls over the retry-budget window',
       labelNames: ['policy'] as const,
       registers: [registry],
+      aggregator: 'max',
       collect() {
         for (const p of pipelines) {
           const s = p.budget.snapshot();
