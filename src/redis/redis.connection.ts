@@ -10,6 +10,22 @@ const OUTAGE_NOTICE_GRACE_MS = 1000;
 /** After a reconnect, failures of the other connections still belong to the outage for this long. */
 const RECONNECT_SETTLE_MS = 5000;
 
+/** node-redis's errors of a connection that is down or going down, and the socket errors behind them. */
+const CONNECTION_ERRORS = new Set([
+  'ClientOfflineError',
+  'ClientClosedError',
+  'SocketClosedUnexpectedlyError',
+  'ConnectionTimeoutError',
+]);
+const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/** True for a failure that says Redis is unreachable from some connection: the outage's own line covers it. */
+function isConnectionError(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return CONNECTION_ERRORS.has(error.constructor.name) || (code !== undefined && SOCKET_CODES.has(code));
+}
+
 /** Where a feature's log lines about Redis go: a Nest logger or anything with the same two methods. */
 export interface FailureLogger {
   warn(fields: object, message: string): void;
@@ -62,10 +78,12 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Logs a feature's failed Redis call. While the connection is down the loss
-   * is already logged, so the line goes to debug. A failure while it looks up
-   * is a warning, at most every 10 s per message, unless the connection turns
-   * out to be going down: its own socket may notice a second after a feature's.
+   * Logs a feature's failed Redis call. While the connection is down (or just
+   * back, with other connections still reconnecting), and for any error that
+   * says a connection is down, the loss is already on record: debug. Any other
+   * failure (a slow or refusing server) is a warning, at most every 10 s per
+   * message, unless the connection turns out to be going down within a second:
+   * its own socket may notice after a feature's command timed out.
    * `onWarned` runs when the warning is written.
    */
   reportFailure(
@@ -78,7 +96,12 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     const line = { ...fields, err: error };
     const now = Date.now();
     // Other connections (subscriber, cache, reader) reconnect on their own backoff, up to 2 s later.
-    if (this.downSince !== undefined || !this.ready || now - this.upSince < RECONNECT_SETTLE_MS) {
+    if (
+      this.downSince !== undefined ||
+      !this.ready ||
+      now - this.upSince < RECONNECT_SETTLE_MS ||
+      isConnectionError(error)
+    ) {
       logger.debug(line, message);
       return;
     }
