@@ -30,6 +30,9 @@ import {
 /** WebSocket close codes the chat uses. */
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+/** How long a stored message may take to reach another instance's clients live (clock skew included). */
+const IN_FLIGHT_WINDOW_MS = 30_000;
+
 /** Policy violation: the connection's token expired. */
 export const CLOSE_POLICY_VIOLATION = 1008;
 export const TOKEN_EXPIRED_REASON = 'token_expired';
@@ -45,6 +48,12 @@ interface Membership {
   pending: string[] | undefined;
   /** Ids of messages held back, parallel to `pending` (undefined for other frames). */
   pendingIds: (number | undefined)[];
+  /**
+   * Recent messages the join's history held: one stored just before the history
+   * was read can still arrive live after it (from another instance, or from this
+   * one's store), and that copy is dropped once.
+   */
+  inHistory?: Set<number>;
 }
 
 interface Connection {
@@ -291,6 +300,9 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
     conn.everJoined = true;
     if (conn.done) return;
     this.sendHistory(conn, room, messages, truncated);
+    const recent = Date.now() - IN_FLIGHT_WINDOW_MS;
+    const inFlight = messages.filter((m) => Date.parse(m.ts) >= recent).map((m) => m.id);
+    if (inFlight.length > 0) membership.inHistory = new Set(inFlight);
     const lastId = messages.at(-1)?.id ?? since ?? 0;
     const held = membership.pending ?? [];
     membership.pending = undefined;
@@ -384,7 +396,7 @@ export class ChatService implements OnModuleInit, BeforeApplicationShutdown {
       if (membership?.pending !== undefined) {
         membership.pending.push(raw);
         membership.pendingIds.push(messageId);
-      } else {
+      } else if (messageId === undefined || membership?.inHistory?.delete(messageId) !== true) {
         this.sendRaw(conn, raw);
       }
     }

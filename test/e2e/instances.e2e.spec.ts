@@ -60,6 +60,8 @@ describeShared('two app processes sharing PostgreSQL and Redis', () => {
       REDIS_KEY_PREFIX: `instances-${randomUUID().slice(0, 8)}:`,
       RATE_LIMIT_RATE: '1',
       RATE_LIMIT_CAPACITY: '10',
+      CHAT_RATE_PER_SEC: '1000',
+      CHAT_RATE_BURST: '1000',
     };
     if (databaseUrl !== undefined) {
       const db = await createTestDatabase(databaseUrl);
@@ -111,6 +113,41 @@ describeShared('two app processes sharing PostgreSQL and Redis', () => {
       onA.close();
       onB.close();
     }
+  });
+
+  it('never delivers a message twice to a client joining while messages stream in from the other instance', async () => {
+    const room = `race-${randomUUID().slice(0, 8)}`;
+    const talker = await ChatClient.as({ url: b!.url }, 'tara');
+    await talker.join(room);
+    let talking = true;
+    const talk = (async () => {
+      for (let n = 0; talking; n++) {
+        talker.send({ type: 'message', room, text: `race ${String(n)}` });
+        await new Promise((r) => setTimeout(r, 3));
+      }
+    })();
+    const seen: number[][] = [];
+    try {
+      for (let round = 0; round < 25; round++) {
+        const listener = await ChatClient.as({ url: a!.url }, `lena${String(round)}`);
+        const ids: number[] = [];
+        listener.ws.on('message', (data: Buffer) => {
+          const frame = JSON.parse(data.toString('utf8')) as Frame;
+          if (frame.type === 'message') ids.push(Number(frame['id']));
+        });
+        for (const m of await listener.join(room)) ids.push(m.id);
+        await new Promise((r) => setTimeout(r, 60));
+        listener.close();
+        seen.push(ids);
+      }
+    } finally {
+      talking = false;
+      await talk;
+      talker.close();
+    }
+    // Each join saw history and then live messages: none of them twice.
+    expect(seen.map((ids) => ids.length - new Set(ids).size)).toEqual(seen.map(() => 0));
+    expect(seen.every((ids) => ids.length > 0)).toBe(true);
   });
 
   it('lets a client whose ack was lost reconnect to the other instance, catch up and resend safely', async () => {
