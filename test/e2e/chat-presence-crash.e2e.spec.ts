@@ -2,10 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { processEnv } from '../../src/config/load-config.js';
-import { startAppProcess, type AppProcess } from '../support/app-process.js';
+import { startSharedInstances, type AppProcess } from '../support/app-process.js';
 import { ChatClient, type Frame } from '../support/chat-client.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
-import { createTestDatabase } from '../support/test-database.js';
+import { proxyTo, type TcpProxy } from '../support/tcp-proxy.js';
 import { waitForRedis } from '../support/test-app.js';
 
 /*
@@ -52,43 +51,17 @@ describeShared('chat presence when an instance crashes', () => {
   }
 
   beforeAll(async () => {
-    const target = new URL(redisUrl ?? '');
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
-    await proxy.start();
+    const proxied = await proxyTo(redisUrl ?? '', 6379);
+    proxy = proxied.proxy;
     const shared: Record<string, string> = {
       REDIS_URL: redisUrl ?? '',
       REDIS_KEY_PREFIX: `presence-crash-${randomUUID().slice(0, 8)}:`,
       CHAT_PRESENCE_TTL_S: String(TTL_S),
     };
-    const proxied = { REDIS_URL: `redis://127.0.0.1:${String(proxy.port)}` };
-    if (databaseUrl !== undefined) {
-      const db = await createTestDatabase(databaseUrl);
-      dropDatabase = db.drop;
-      const database = { DATABASE_URL: db.url ?? '' };
-      [a, b, c] = await Promise.all([
-        startAppProcess({ ...shared, ...database }),
-        startAppProcess({ ...shared, ...database }),
-        startAppProcess({ ...shared, ...database, ...proxied }),
-      ]);
-    } else {
-      // The first process serves its embedded database to the others (it accepts its pool size + 2 connections).
-      const port = 50_000 + Math.floor(Math.random() * 10_000);
-      const small = { NOTIFY_WORKER_ENABLED: 'false' };
-      a = await startAppProcess({
-        ...shared,
-        ...small,
-        DB_POOL_SIZE: '6',
-        PGLITE_DATA_DIR: 'memory://',
-        PGLITE_PORT: String(port),
-      });
-      const client = {
-        ...shared,
-        ...small,
-        DB_POOL_SIZE: '2',
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${String(port)}/postgres`,
-      };
-      [b, c] = await Promise.all([startAppProcess(client), startAppProcess({ ...client, ...proxied })]);
-    }
+    // c reaches Redis through the proxy, so a test can cut it off alone.
+    const started = await startSharedInstances(databaseUrl, 3, shared, [{}, {}, { REDIS_URL: proxied.url }]);
+    [a, b, c] = started.apps;
+    dropDatabase = started.drop;
     await Promise.all([a, b, c].map((p) => waitForRedis({ url: p?.url ?? '' })));
   }, 90_000);
 

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { processEnv } from '../../src/config/load-config.js';
-import { startAppProcess, type AppProcess } from '../support/app-process.js';
+import { startSharedInstances, type AppProcess } from '../support/app-process.js';
 import { ChatClient, type Frame } from '../support/chat-client.js';
 import { subscribe } from '../support/sse-client.js';
-import { createTestDatabase } from '../support/test-database.js';
 import { bearer, mintToken } from '../support/tokens.js';
 
 /*
@@ -63,21 +62,9 @@ describeShared('two app processes sharing PostgreSQL and Redis', () => {
       CHAT_RATE_PER_SEC: '1000',
       CHAT_RATE_BURST: '1000',
     };
-    if (databaseUrl !== undefined) {
-      const db = await createTestDatabase(databaseUrl);
-      dropDatabase = db.drop;
-      a = await startAppProcess({ ...shared, DATABASE_URL: db.url ?? '' });
-      b = await startAppProcess({ ...shared, DATABASE_URL: db.url ?? '' });
-    } else {
-      const port = 50_000 + Math.floor(Math.random() * 10_000);
-      const small = { DB_POOL_SIZE: '3', NOTIFY_WORKER_ENABLED: 'false' };
-      a = await startAppProcess({ ...shared, ...small, PGLITE_DATA_DIR: 'memory://', PGLITE_PORT: String(port) });
-      b = await startAppProcess({
-        ...shared,
-        ...small,
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${String(port)}/postgres`,
-      });
-    }
+    const started = await startSharedInstances(databaseUrl, 2, shared);
+    [a, b] = started.apps;
+    dropDatabase = started.drop;
   }, 90_000);
 
   afterAll(async () => {

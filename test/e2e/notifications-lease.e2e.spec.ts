@@ -3,7 +3,7 @@ import pg from 'pg';
 import { NotificationsWorker } from '../../src/notifications/notifications.worker.js';
 import { startProxiedDatabase, type ProxiedDatabase } from '../support/proxied-database.js';
 import { startSmtpSink, type SmtpSink } from '../support/smtp-sink.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { proxyTo, type TcpProxy } from '../support/tcp-proxy.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { adminJson } from '../support/tokens.js';
 
@@ -30,11 +30,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 beforeAll(async () => {
   smtp = await startSmtpSink();
   database = await startProxiedDatabase({ maxConnections: 24 });
-  const target = new URL(database.directUrl);
-  secondProxy = new TcpProxy({ host: target.hostname, port: Number(target.port || '5432') });
-  await secondProxy.start();
-  const secondUrl = new URL(database.appUrl);
-  secondUrl.port = String(secondProxy.port);
+  const second = await proxyTo(database.directUrl, 5432);
+  secondProxy = second.proxy;
   direct = new pg.Client({ connectionString: database.directUrl });
   await direct.connect();
   const env = {
@@ -53,7 +50,7 @@ beforeAll(async () => {
   // One after the other, so the first applies the migrations and the second finds them done.
   apps.push(await startTestApp({ ...env, DATABASE_URL: database.appUrl }, { freshDatabase: false }));
   proxies.push(database.proxy);
-  apps.push(await startTestApp({ ...env, DATABASE_URL: secondUrl.toString() }, { freshDatabase: false }));
+  apps.push(await startTestApp({ ...env, DATABASE_URL: second.url }, { freshDatabase: false }));
   proxies.push(secondProxy);
 }, 120_000);
 

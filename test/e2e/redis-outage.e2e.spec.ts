@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { processEnv } from '../../src/config/load-config.js';
-import { startAppProcess, type AppProcess } from '../support/app-process.js';
+import { startSharedInstances, type AppProcess } from '../support/app-process.js';
 import { ChatClient, type Frame } from '../support/chat-client.js';
 import { startSimulatorProcess } from '../support/simulator-process.js';
 import { subscribe } from '../support/sse-client.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
-import { createTestDatabase } from '../support/test-database.js';
+import { proxyTo, type TcpProxy } from '../support/tcp-proxy.js';
 import { bearer, mintToken } from '../support/tokens.js';
 
 /*
@@ -62,15 +61,11 @@ describeRedis('Redis cut and restored under load, two instances', () => {
   let dropDatabase: () => Promise<void> = async () => {};
 
   beforeAll(async () => {
-    const target = new URL(redisUrl ?? '');
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
-    await proxy.start();
-    const proxied = new URL(target);
-    proxied.hostname = '127.0.0.1';
-    proxied.port = String(proxy.port);
+    const proxied = await proxyTo(redisUrl ?? '', 6379);
+    proxy = proxied.proxy;
     simulator = await startSimulatorProcess();
     const shared: Record<string, string> = {
-      REDIS_URL: proxied.toString(),
+      REDIS_URL: proxied.url,
       REDIS_KEY_PREFIX: `outage-${randomUUID().slice(0, 8)}:`,
       LOG_LEVEL: 'info',
       RATE_LIMIT_RATE: String(BUDGET.rate),
@@ -79,28 +74,9 @@ describeRedis('Redis cut and restored under load, two instances', () => {
       COMMENTS_SERVICE_URL: simulator.url,
       NOTIFY_WORKER_ENABLED: 'false',
     };
-    if (databaseUrl !== undefined) {
-      const db = await createTestDatabase(databaseUrl);
-      dropDatabase = db.drop;
-      a = await startAppProcess({ ...shared, DATABASE_URL: db.url ?? '' });
-      b = await startAppProcess({ ...shared, DATABASE_URL: db.url ?? '' });
-    } else {
-      const port = 50_000 + Math.floor(Math.random() * 10_000);
-      a = await startAppProcess({
-        ...shared,
-        DB_POOL_SIZE: '4',
-        PGLITE_DATA_DIR: 'memory://',
-        PGLITE_PORT: String(port),
-      });
-      // A's embedded server admits its pool + 2 connections, so B's pool is 2; and its
-      // connections share one session, so no named statements (as the cluster primary sets it).
-      b = await startAppProcess({
-        ...shared,
-        DB_POOL_SIZE: '2',
-        DB_NAMED_STATEMENTS: 'false',
-        DATABASE_URL: `postgres://postgres@127.0.0.1:${String(port)}/postgres`,
-      });
-    }
+    const started = await startSharedInstances(databaseUrl, 2, shared);
+    [a, b] = started.apps;
+    dropDatabase = started.drop;
   }, 90_000);
 
   afterAll(async () => {

@@ -9,7 +9,7 @@ import { ChatClient } from '../support/chat-client.js';
 import { startSimulatorProcess } from '../support/simulator-process.js';
 import { startSmtpSink } from '../support/smtp-sink.js';
 import { subscribe } from '../support/sse-client.js';
-import { TcpProxy } from '../support/tcp-proxy.js';
+import { proxyTo } from '../support/tcp-proxy.js';
 import { createTestDatabase } from '../support/test-database.js';
 import { bearer, mintToken } from '../support/tokens.js';
 
@@ -56,18 +56,13 @@ describe('soak under faults', () => {
     async () => {
       const totalMs = MINUTES * 60_000;
       const db = await createTestDatabase(DATABASE);
-      const redisTarget = new URL(REDIS);
-      const proxy = new TcpProxy({ host: redisTarget.hostname, port: Number(redisTarget.port || 6379) });
-      await proxy.start();
-      const proxied = new URL(redisTarget);
-      proxied.hostname = '127.0.0.1';
-      proxied.port = String(proxy.port);
+      const { proxy, url: redisViaProxy } = await proxyTo(REDIS, 6379);
       const smtp = await startSmtpSink({ delayMs: 5 });
       const simulator = await startSimulatorProcess();
       const upstream = new SimulatorClient(simulator.url);
       const appEnv: Record<string, string> = {
         DATABASE_URL: db.url ?? '',
-        REDIS_URL: proxied.toString(),
+        REDIS_URL: redisViaProxy,
         REDIS_KEY_PREFIX: `soak-${randomUUID().slice(0, 8)}:`,
         SMTP_URL: smtp.url,
         POSTS_SERVICE_URL: simulator.url,

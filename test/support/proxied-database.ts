@@ -1,5 +1,5 @@
 import { EmbeddedPostgres } from '../../src/database/embedded/embedded-postgres.js';
-import { TcpProxy } from './tcp-proxy.js';
+import { proxyTo, type TcpProxy } from './tcp-proxy.js';
 import { externalDatabaseUrl } from './test-app.js';
 import { createTestDatabase } from './test-database.js';
 
@@ -36,15 +36,10 @@ export async function startProxiedDatabase(options: { readonly maxConnections: n
     embedded = new EmbeddedPostgres({ dataDir: 'memory://', port: 0, maxConnections: options.maxConnections });
     directUrl = await embedded.start();
   }
-  const direct = new URL(directUrl);
-  const proxy = new TcpProxy({ host: direct.hostname, port: Number(direct.port || '5432') });
-  await proxy.start();
-  const viaProxy = new URL(directUrl);
-  viaProxy.hostname = '127.0.0.1';
-  viaProxy.port = String(proxy.port);
+  const { proxy, url: appUrl } = await proxyTo(directUrl, 5432);
   return {
     directUrl,
-    appUrl: viaProxy.toString(),
+    appUrl,
     proxy,
     embedded: embedded !== undefined,
     close: async () => {

@@ -107,3 +107,17 @@ export class TcpProxy {
     upstream.pipe(client);
   }
 }
+
+/**
+ * Starts a proxy to the server a URL names (its port, else `defaultPort`) and
+ * returns it with that URL pointed at the proxy, for an app's configuration.
+ */
+export async function proxyTo(url: string, defaultPort: number): Promise<{ proxy: TcpProxy; url: string }> {
+  const target = new URL(url);
+  const proxy = new TcpProxy({ host: target.hostname, port: Number(target.port || defaultPort) });
+  await proxy.start();
+  const viaProxy = new URL(url);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  return { proxy, url: viaProxy.toString() };
+}
