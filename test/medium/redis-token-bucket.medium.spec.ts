@@ -83,7 +83,12 @@ let denied = 0;
 let lastReplyAt = 0;
 const worker = async () => {
   while (Date.now() < startAt + durationMs) {
-    const [ok] = await client.evalSha(sha, { keys: [key], arguments: args });
+    const call = { keys: [key], arguments: args };
+    // Another suite may flush the server's scripts meanwhile: EVAL loads it again, as the store does.
+    const [ok] = await client.evalSha(sha, call).catch((error) => {
+      if (String(error?.message).startsWith('NOSCRIPT')) return client.eval(script, call);
+      throw error;
+    });
     lastReplyAt = Date.now();
     if (ok === 1) allowed++;
     else denied++;
