@@ -1,8 +1,8 @@
 // Micro-benchmark: the composed resilience pipeline (deadline → bulkhead →
 // breaker → retry → attempt timeout, the deadline and the attempt sharing one
 // controller and timer) around a no-op async call, without and with a caller
-// signal, against the
-// bare call, in the same process and run. Rounds alternate so drift and noise
+// signal, with a hedge that is never sent and with the adaptive limit in place
+// of the bulkhead, against the bare call, in the same process and run. Rounds alternate so drift and noise
 // hit both sides alike; the report gives medians and the overhead per call.
 //
 //   npm run bench:resilience            (builds first)
@@ -43,6 +43,23 @@ const settings = {
   bulkheadQueueTimeoutMs: 1000,
 };
 const pipeline = new ResiliencePipeline('bench', settings);
+// As shipped for posts and comments, with a fixed 10 ms delay so no hedge fires on a no-op.
+const hedged = new ResiliencePipeline('bench-hedged', { ...settings, hedge: { delayMs: 10, budgetPercent: 10 } });
+const adaptiveSettings = {
+  minLimit: 3,
+  maxLimit: 200,
+  initialLimit: 20,
+  smoothing: 0.2,
+  tolerance: 1.5,
+  windowMs: 500,
+  probeIntervalMs: 60_000,
+};
+const adaptive = new ResiliencePipeline('bench-adaptive', { ...settings, adaptiveConcurrency: adaptiveSettings });
+const both = new ResiliencePipeline('bench-both', {
+  ...settings,
+  hedge: { delayMs: 10, budgetPercent: 10 },
+  adaptiveConcurrency: adaptiveSettings,
+});
 const limited = wrap(new RateLimiterPolicy({ name: 'bench-limit', ratePerSec: 1e12, capacity: 1e12 }), pipeline);
 const noop = async () => 1;
 // The profiles pass their round's signal: the call links to it (one fan-out entry per call).
@@ -59,6 +76,9 @@ const scenarios = {
   pipeline: () => pipeline.execute(noop),
   'pipeline, caller signal': () => pipeline.execute(noop, caller),
   'rate limit + pipeline': () => limited.execute(noop),
+  'pipeline + hedge (none sent)': () => hedged.execute(noop),
+  'pipeline, adaptive limit (not reached)': () => adaptive.execute(noop),
+  'pipeline + hedge + adaptive limit, caller signal': () => both.execute(noop, caller),
 };
 // Warm up the JIT on every path before measuring.
 for (const run of Object.values(scenarios)) for (let i = 0; i < 20_000; i++) await run();

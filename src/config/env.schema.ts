@@ -47,6 +47,14 @@ const ratio = (name: string) =>
     .regex(/^(0(\.\d+)?|1(\.0+)?)$/, { message: `${name} must be a number between 0 and 1` })
     .transform(Number);
 
+const decimal = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, { message: `${name} must be a number between ${min} and ${max}` })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { message: `${name} must be a number between ${min} and ${max}` });
+
 /**
  * Resilience settings: each is a default for every dependency, and the same
  * name prefixed by a dependency (`POSTS_BREAKER_COOLDOWN_MS`) overrides it
@@ -69,6 +77,24 @@ export const POLICY_SETTINGS = {
   BULKHEAD_MAX_CONCURRENT: { fallback: '100', schema: (n: string) => int(n, 1, 1_000_000) },
   BULKHEAD_MAX_QUEUE: { fallback: '100', schema: (n: string) => int(n, 0, 1_000_000) },
   BULKHEAD_QUEUE_TIMEOUT_MS: { fallback: '1000', schema: (n: string) => int(n, 1, 3_600_000) },
+  // Another instance's breaker opening opens this one too (with Redis).
+  BREAKER_SHARED: { fallback: 'true', schema: bool },
+  HEDGE_ENABLED: { fallback: 'false', schema: bool },
+  // 0: the recent p95 of the dependency's answer times.
+  HEDGE_DELAY_MS: { fallback: '0', schema: (n: string) => int(n, 0, 600_000) },
+  HEDGE_BUDGET_PERCENT: { fallback: '10', schema: (n: string) => int(n, 0, 100) },
+  CONCURRENCY: {
+    fallback: 'static',
+    schema: (n: string) =>
+      z.enum(['static', 'adaptive'], { message: `${n} must be static (the bulkhead) or adaptive (a learnt limit)` }),
+  },
+  ADAPTIVE_MIN_LIMIT: { fallback: '3', schema: (n: string) => int(n, 1, 100_000) },
+  ADAPTIVE_MAX_LIMIT: { fallback: '200', schema: (n: string) => int(n, 1, 100_000) },
+  ADAPTIVE_INITIAL_LIMIT: { fallback: '20', schema: (n: string) => int(n, 1, 100_000) },
+  ADAPTIVE_SMOOTHING: { fallback: '0.2', schema: (n: string) => decimal(n, 0.01, 1) },
+  ADAPTIVE_TOLERANCE: { fallback: '1.5', schema: (n: string) => decimal(n, 1, 100) },
+  ADAPTIVE_WINDOW_MS: { fallback: '500', schema: (n: string) => int(n, 10, 600_000) },
+  ADAPTIVE_PROBE_INTERVAL_MS: { fallback: '60000', schema: (n: string) => int(n, 1000, 86_400_000) },
 } as const;
 
 export type PolicySetting = keyof typeof POLICY_SETTINGS;
@@ -79,7 +105,7 @@ export type Dependency = (typeof DEPENDENCIES)[number];
 
 const policyDefaults = Object.fromEntries(
   Object.entries(POLICY_SETTINGS).map(([key, { fallback, schema }]) => [key, withDefault(schema(key), fallback)]),
-) as unknown as { [K in PolicySetting]: z.ZodType<number> };
+) as unknown as { [K in PolicySetting]: ReturnType<(typeof POLICY_SETTINGS)[K]['schema']> };
 
 const policyOverrides = Object.fromEntries(
   DEPENDENCIES.flatMap((dep) =>
@@ -88,7 +114,10 @@ const policyOverrides = Object.fromEntries(
       return [name, optional(schema(name))];
     }),
   ),
-) as Record<string, z.ZodType<number | undefined>>;
+) as Record<string, z.ZodType<PolicyValue | undefined>>;
+
+/** A resolved policy setting: a number, a flag or a mode. */
+export type PolicyValue = number | boolean | string;
 
 /**
  * Every environment variable the service reads, with its default. The names are
@@ -218,6 +247,21 @@ export const envSchema = z
     ...policyOverrides,
   })
   .superRefine((env, ctx) => {
+    const raw = env as unknown as Readonly<Record<string, number | undefined>>;
+    for (const dep of DEPENDENCIES) {
+      const setting = (key: PolicySetting): number => raw[`${dep.toUpperCase()}_${key}`] ?? raw[key] ?? 0;
+      const [min, max, initial] = (['ADAPTIVE_MIN_LIMIT', 'ADAPTIVE_MAX_LIMIT', 'ADAPTIVE_INITIAL_LIMIT'] as const).map(
+        setting,
+      );
+      if (min === undefined || max === undefined || initial === undefined) continue;
+      if (min > max || initial < min || initial > max) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [`${dep.toUpperCase()}_ADAPTIVE_INITIAL_LIMIT`],
+          message: `${dep}: ADAPTIVE_MIN_LIMIT (${String(min)}) <= ADAPTIVE_INITIAL_LIMIT (${String(initial)}) <= ADAPTIVE_MAX_LIMIT (${String(max)}) must hold`,
+        });
+      }
+    }
     if (env.AUTH_JWKS_URL !== undefined && env.AUTH_ISSUER === undefined) {
       ctx.addIssue({
         code: 'custom',

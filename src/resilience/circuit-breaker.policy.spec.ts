@@ -444,11 +444,11 @@ describe('CircuitBreakerPolicy', () => {
       clock.t = 2_020;
       await succeed();
       expect(changes).toEqual([
-        { name: 'svc', from: 'closed', to: 'open', at: 10 },
-        { name: 'svc', from: 'open', to: 'half-open', at: 1_010 },
-        { name: 'svc', from: 'half-open', to: 'open', at: 1_010 },
-        { name: 'svc', from: 'open', to: 'half-open', at: 2_010 },
-        { name: 'svc', from: 'half-open', to: 'closed', at: 2_020 },
+        { name: 'svc', from: 'closed', to: 'open', at: 10, remote: false },
+        { name: 'svc', from: 'open', to: 'half-open', at: 1_010, remote: false },
+        { name: 'svc', from: 'half-open', to: 'open', at: 1_010, remote: false },
+        { name: 'svc', from: 'open', to: 'half-open', at: 2_010, remote: false },
+        { name: 'svc', from: 'half-open', to: 'closed', at: 2_020, remote: false },
       ]);
     });
 
@@ -515,6 +515,66 @@ describe('CircuitBreakerPolicy', () => {
       controller.abort('gone');
       await expect(breaker.execute(() => 'x', controller.signal)).rejects.toBe('gone');
       expect(rejections).not.toHaveBeenCalled();
+    });
+  });
+
+  describe('applyRemote (a breaker shared between instances)', () => {
+    it('opens a closed circuit for one cooldown, then its own probes decide', async () => {
+      const { clock, breaker, succeed, rejected } = setup({ consecutiveFailures: 5 });
+      const changes: CircuitStateChange[] = [];
+      breaker.onStateChange((e) => changes.push(e));
+      clock.t = 100;
+      expect(breaker.applyRemote('open')).toBe(true);
+      await rejected();
+      clock.t = 1_099;
+      await rejected();
+      clock.t = 1_100;
+      expect(breaker.state).toBe('half-open');
+      await succeed(); // the local probe closes it
+      expect(breaker.state).toBe('closed');
+      expect(changes.map((c) => `${c.from}->${c.to}:${String(c.remote)}`)).toEqual([
+        'closed->open:true',
+        'open->half-open:false',
+        'half-open->closed:false',
+      ]);
+    });
+
+    it('ignores open while open or half-open: one instance cannot hold the others open', async () => {
+      const { clock, breaker, fail } = await tripped({ cooldownMs: 1_000 });
+      expect(breaker.applyRemote('open')).toBe(false);
+      expect(breaker.snapshot().openUntil).toBe(1_000); // the cooldown was not extended
+      clock.t = 1_000;
+      expect(breaker.state).toBe('half-open');
+      expect(breaker.applyRemote('open')).toBe(false);
+      expect(breaker.state).toBe('half-open');
+      await fail(); // its own failed probe still reopens it
+      expect(breaker.state).toBe('open');
+    });
+
+    it('closes an open or half-open circuit and forgets its counts; ignores closed when closed', async () => {
+      const { clock, breaker, succeed } = await tripped();
+      expect(breaker.applyRemote('closed')).toBe(true);
+      expect(breaker.snapshot()).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+      await succeed();
+      expect(breaker.applyRemote('closed')).toBe(false);
+
+      const again = await tripped();
+      again.clock.t = 1_000;
+      expect(again.breaker.state).toBe('half-open');
+      expect(again.breaker.applyRemote('closed')).toBe(true);
+      expect(again.breaker.state).toBe('closed');
+      expect(clock.t).toBe(0);
+    });
+
+    it('drops the result of a probe admitted before a remote close', async () => {
+      const { clock, breaker } = await tripped({ halfOpenProbes: 1 });
+      clock.t = 1_000;
+      const probe = deferred<string>();
+      const running = breaker.execute(() => probe.promise);
+      breaker.applyRemote('closed');
+      probe.reject(boom);
+      await expect(running).rejects.toBe(boom);
+      expect(breaker.state).toBe('closed'); // the stale failure did not reopen it
     });
   });
 

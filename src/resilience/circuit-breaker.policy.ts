@@ -54,6 +54,8 @@ export interface CircuitStateChange {
   readonly to: CircuitState;
   /** Clock time at which the breaker made the transition. */
   readonly at: number;
+  /** Made by {@link CircuitBreakerPolicy.applyRemote} (another instance's breaker), not by this one's calls. */
+  readonly remote: boolean;
 }
 
 /** Payload of {@link CircuitBreakerPolicy.onReject}. */
@@ -308,6 +310,31 @@ export class CircuitBreakerPolicy implements Policy {
     this.close();
   }
 
+  /**
+   * Follows a transition another instance's breaker for the same dependency
+   * made (a breaker shared through a bus): `open` opens a closed circuit for
+   * one cooldown, after which this breaker half-opens and its own probes
+   * decide; `closed` closes an open or half-open one. A half-open circuit
+   * ignores `open`, so one instance's failed probes cannot hold the others
+   * open. The transitions it makes carry `remote: true`.
+   *
+   * @returns whether the state changed
+   * @example
+   * bus.on('breaker', ({ state }) => breaker.applyRemote(state));
+   */
+  applyRemote(state: 'open' | 'closed'): boolean {
+    const now = this.clock.now();
+    const current = this.refresh(now);
+    if (state === 'open') {
+      if (current.kind !== 'closed') return false;
+      this.open(now, true);
+      return true;
+    }
+    if (current.kind === 'closed') return false;
+    this.close(now, true);
+    return true;
+  }
+
   /** Applies the lazy open -> half-open transition once the cooldown is over. */
   private refresh(now?: number): InternalState {
     const state = this.current;
@@ -390,22 +417,22 @@ export class CircuitBreakerPolicy implements Policy {
     }
   }
 
-  private open(now = this.clock.now()): void {
-    this.transition({ kind: 'open', until: now + this.cooldownMs }, now);
+  private open(now = this.clock.now(), remote = false): void {
+    this.transition({ kind: 'open', until: now + this.cooldownMs }, now, remote);
   }
 
-  private close(now?: number): void {
+  private close(now?: number, remote = false): void {
     this.window?.reset();
     this.consecutive = 0;
-    this.transition({ kind: 'closed' }, now);
+    this.transition({ kind: 'closed' }, now, remote);
   }
 
-  private transition<S extends InternalState>(next: S, now?: number): S {
+  private transition<S extends InternalState>(next: S, now?: number, remote = false): S {
     const from = this.current.kind;
     this.current = next;
     // State is settled before listeners run, so a throwing listener cannot leave it half-changed.
     if (from !== next.kind && this.stateChanges.hasListeners) {
-      this.stateChanges.emit({ name: this.name, from, to: next.kind, at: now ?? this.clock.now() });
+      this.stateChanges.emit({ name: this.name, from, to: next.kind, at: now ?? this.clock.now(), remote });
     }
     return next;
   }

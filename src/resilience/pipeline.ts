@@ -1,8 +1,15 @@
+import { AdaptiveConcurrencyPolicy, type AdaptiveConcurrencySnapshot } from './adaptive-concurrency.policy.js';
 import { exponentialBackoff } from './backoff.js';
 import { BulkheadPolicy, type BulkheadSnapshot } from './bulkhead.policy.js';
 import { CircuitBreakerPolicy, type CircuitBreakerSnapshot } from './circuit-breaker.policy.js';
+import { HedgePolicy, type HedgeSnapshot } from './hedge.policy.js';
 import { NEVER_ABORTED, type Policy, type PolicyContext } from './policy.js';
-import { isBulkheadRejectedError, isCancelledError, isRateLimitedError } from './resilience.errors.js';
+import {
+  isBulkheadRejectedError,
+  isCancelledError,
+  isConcurrencyLimitError,
+  isRateLimitedError,
+} from './resilience.errors.js';
 import { RetryBudget, type RetryBudgetSnapshot } from './retry-budget.js';
 import { RetryPolicy } from './retry.policy.js';
 import { SharedTimeouts } from './shared-timeouts.js';
@@ -26,6 +33,23 @@ export interface PipelineSettings {
   readonly bulkheadMaxConcurrent: number;
   readonly bulkheadMaxQueue: number;
   readonly bulkheadQueueTimeoutMs: number;
+  /** Hedged attempts of idempotent calls; off when absent. */
+  readonly hedge?: {
+    /** Fixed wait before the hedge; absent: the recent p95 of answer times. */
+    readonly delayMs?: number;
+    /** Hedges as a percentage of recent calls, at most. */
+    readonly budgetPercent: number;
+  };
+  /** A learnt concurrency limit in place of the bulkhead; the bulkhead when absent. */
+  readonly adaptiveConcurrency?: {
+    readonly minLimit: number;
+    readonly maxLimit: number;
+    readonly initialLimit: number;
+    readonly smoothing: number;
+    readonly tolerance: number;
+    readonly windowMs: number;
+    readonly probeIntervalMs: number;
+  };
 }
 
 /** What a caller may tell the pipeline about one call. */
@@ -37,8 +61,12 @@ export interface CallOptions {
 export interface PipelineSnapshot {
   readonly name: string;
   readonly breaker: CircuitBreakerSnapshot;
+  /** Which gate admits calls: the bulkhead (`static`) or the learnt limit (`adaptive`). */
+  readonly concurrency: 'static' | 'adaptive';
   readonly bulkhead: BulkheadSnapshot;
+  readonly adaptiveLimit?: AdaptiveConcurrencySnapshot;
   readonly retryBudget: RetryBudgetSnapshot;
+  readonly hedge?: HedgeSnapshot;
   readonly timeoutMs: number;
   readonly deadlineMs: number;
   readonly maxAttempts: number;
@@ -57,14 +85,22 @@ const statusOf = (error: unknown): number | undefined => {
  * dependency answered correctly (4xx other than 408 and 429).
  */
 export function countsAgainstDependency(error: unknown): boolean {
-  if (isCancelledError(error) || isBulkheadRejectedError(error) || isRateLimitedError(error)) return false;
+  if (
+    isCancelledError(error) ||
+    isBulkheadRejectedError(error) ||
+    isConcurrencyLimitError(error) ||
+    isRateLimitedError(error)
+  ) {
+    return false;
+  }
   const status = statusOf(error);
   return !(status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429);
 }
 
 /**
  * One dependency's composed policies, in the documented order:
- * overall deadline → bulkhead → circuit breaker → retry (with budget) → timeout per attempt.
+ * overall deadline → bulkhead or adaptive limit → circuit breaker → retry (with budget)
+ * → timeout per attempt → hedge (idempotent calls, when configured).
  *
  * The deadline and the attempt timeouts of one call share one AbortController
  * and one timer ({@link SharedTimeouts}); a second controller is made only
@@ -78,12 +114,16 @@ export function countsAgainstDependency(error: unknown): boolean {
  */
 export class ResiliencePipeline implements Policy {
   readonly breaker: CircuitBreakerPolicy;
+  /** Always built (routes use it through `@Bulkhead`); the gate of calls unless `limiter` is set. */
   readonly bulkhead: BulkheadPolicy;
+  readonly limiter: AdaptiveConcurrencyPolicy | undefined;
+  readonly hedge: HedgePolicy | undefined;
   readonly retry: RetryPolicy;
   readonly budget: RetryBudget;
   readonly attemptTimeout: TimeoutPolicy;
   readonly deadline: TimeoutPolicy;
   private readonly retryOnce: RetryPolicy;
+  private readonly gate: AdaptiveConcurrencyPolicy | BulkheadPolicy;
 
   constructor(
     readonly name: string,
@@ -121,6 +161,20 @@ export class ResiliencePipeline implements Policy {
     });
     this.attemptTimeout = new TimeoutPolicy({ name, timeoutMs: settings.timeoutMs, scope: 'attempt' });
     this.retryOnce = this.retry.withIdempotency(false);
+    const { hedge, adaptiveConcurrency } = settings;
+    this.hedge =
+      hedge === undefined
+        ? undefined
+        : new HedgePolicy({
+            name,
+            ...(hedge.delayMs === undefined ? {} : { delayMs: hedge.delayMs }),
+            budgetRatio: hedge.budgetPercent / 100,
+            // A hedge never goes to a breaker that is open or probing.
+            canHedge: () => this.breaker.state === 'closed',
+          });
+    this.limiter =
+      adaptiveConcurrency === undefined ? undefined : new AdaptiveConcurrencyPolicy({ name, ...adaptiveConcurrency });
+    this.gate = this.limiter ?? this.bulkhead;
   }
 
   /**
@@ -134,10 +188,12 @@ export class ResiliencePipeline implements Policy {
     signal: AbortSignal = NEVER_ABORTED,
     options?: CallOptions,
   ): Promise<T> {
-    return this.run(fn, signal, this.retry, options?.abortsAt);
+    const hedge = this.hedge;
+    const attempt = hedge === undefined ? fn : ({ signal: s }: PolicyContext) => hedge.execute(fn, s);
+    return this.run(attempt, signal, this.retry, options?.abortsAt);
   }
 
-  /** Runs a call that must not be repeated (POST without an idempotency key): never retried. */
+  /** Runs a call that must not be repeated (POST without an idempotency key): never retried nor hedged. */
   executeOnce<T>(
     fn: (context: PolicyContext) => Promise<T> | T,
     signal: AbortSignal = NEVER_ABORTED,
@@ -156,7 +212,7 @@ export class ResiliencePipeline implements Policy {
     const call = new SharedTimeouts(this.deadline, this.attemptTimeout, signal, abortsAt);
     const attempt = call.attemptOf(fn);
     return call.run((callSignal) =>
-      this.bulkhead.execute(
+      this.gate.execute(
         ({ signal: admitted }) => this.breaker.execute(() => retry.executeOn(attempt, call.current), admitted),
         callSignal,
       ),
@@ -167,8 +223,11 @@ export class ResiliencePipeline implements Policy {
     return {
       name: this.name,
       breaker: this.breaker.snapshot(),
+      concurrency: this.limiter === undefined ? 'static' : 'adaptive',
       bulkhead: this.bulkhead.snapshot(),
+      ...(this.limiter === undefined ? {} : { adaptiveLimit: this.limiter.snapshot() }),
       retryBudget: this.budget.snapshot(),
+      ...(this.hedge === undefined ? {} : { hedge: this.hedge.snapshot() }),
       timeoutMs: this.settings.timeoutMs,
       deadlineMs: this.settings.deadlineMs,
       maxAttempts: this.settings.retryMaxAttempts,

@@ -2,6 +2,7 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DomainEvents } from '../../common/events/domain-events.js';
 import { AppConfig } from '../../config/app-config.js';
 import { ResiliencePipeline, type PipelineSettings } from '../pipeline.js';
+import { BreakerSync } from './breaker.sync.js';
 import { ResilienceMetrics } from './resilience.metrics.js';
 
 /**
@@ -17,6 +18,7 @@ export class PolicyRegistry {
     private readonly config: AppConfig,
     private readonly metrics: ResilienceMetrics,
     private readonly events: DomainEvents,
+    private readonly sync: BreakerSync,
   ) {}
 
   get(name: string): ResiliencePipeline {
@@ -25,12 +27,15 @@ export class PolicyRegistry {
       pipeline = new ResiliencePipeline(name, this.settingsFor(name));
       this.pipelines.set(name, pipeline);
       this.metrics.observe(pipeline);
-      pipeline.breaker.onStateChange(({ from, to }) => {
+      pipeline.breaker.onStateChange(({ from, to, remote }) => {
         const fields = { policy: name, from, to };
-        if (to === 'open') this.logger.warn(fields, 'circuit breaker opened');
+        // BreakerSync logs the transitions another instance caused.
+        if (remote) this.logger.debug(fields, 'circuit breaker followed another instance');
+        else if (to === 'open') this.logger.warn(fields, 'circuit breaker opened');
         else this.logger.log(fields, `circuit breaker ${to === 'closed' ? 'closed' : 'half-open'}`);
         this.events.publish('breaker.state', fields);
       });
+      if (this.config.policy(name).BREAKER_SHARED) this.sync.share(pipeline.breaker);
     }
     return pipeline;
   }
@@ -58,6 +63,27 @@ export class PolicyRegistry {
       bulkheadMaxConcurrent: p.BULKHEAD_MAX_CONCURRENT,
       bulkheadMaxQueue: p.BULKHEAD_MAX_QUEUE,
       bulkheadQueueTimeoutMs: p.BULKHEAD_QUEUE_TIMEOUT_MS,
+      ...(p.HEDGE_ENABLED
+        ? {
+            hedge: {
+              ...(p.HEDGE_DELAY_MS > 0 ? { delayMs: p.HEDGE_DELAY_MS } : {}),
+              budgetPercent: p.HEDGE_BUDGET_PERCENT,
+            },
+          }
+        : {}),
+      ...(p.CONCURRENCY === 'adaptive'
+        ? {
+            adaptiveConcurrency: {
+              minLimit: p.ADAPTIVE_MIN_LIMIT,
+              maxLimit: p.ADAPTIVE_MAX_LIMIT,
+              initialLimit: p.ADAPTIVE_INITIAL_LIMIT,
+              smoothing: p.ADAPTIVE_SMOOTHING,
+              tolerance: p.ADAPTIVE_TOLERANCE,
+              windowMs: p.ADAPTIVE_WINDOW_MS,
+              probeIntervalMs: p.ADAPTIVE_PROBE_INTERVAL_MS,
+            },
+          }
+        : {}),
     };
   }
 }

@@ -14,6 +14,10 @@ export class ResilienceMetrics {
   private readonly retries: Counter<'policy'>;
   private readonly giveUps: Counter<'policy' | 'reason'>;
   private readonly timeouts: Counter<'policy' | 'scope'>;
+  private readonly hedges: Counter<'policy'>;
+  private readonly hedgeWins: Counter<'policy'>;
+  private readonly hedgeSkips: Counter<'policy' | 'reason'>;
+  private readonly shared: Counter<'policy' | 'direction'>;
   readonly rateLimited: Counter<'policy' | 'source'>;
   readonly limiterFallbacks: Counter;
 
@@ -71,6 +75,89 @@ export class ResilienceMetrics {
         }
       },
     });
+    new Gauge({
+      name: 'resilience_hedge_budget_used_ratio',
+      help: 'Hedges as a share of calls over the hedge-budget window',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      aggregator: 'max',
+      collect() {
+        for (const p of pipelines) {
+          const s = p.hedge?.snapshot();
+          if (s !== undefined) this.set({ policy: p.name }, s.budget.ratio);
+        }
+      },
+    });
+    new Gauge({
+      name: 'resilience_hedge_delay_seconds',
+      help: 'Wait before a hedge is sent (fixed, or the recent p95 of answer times)',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      aggregator: 'average',
+      collect() {
+        for (const p of pipelines) {
+          const delayMs = p.hedge?.delayMs;
+          if (delayMs !== undefined) this.set({ policy: p.name }, delayMs / 1000);
+        }
+      },
+    });
+    new Gauge({
+      name: 'resilience_concurrency_limit',
+      help: 'Learnt concurrency limit (CONCURRENCY=adaptive)',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      collect() {
+        for (const p of pipelines) if (p.limiter !== undefined) this.set({ policy: p.name }, p.limiter.snapshot().limit);
+      },
+    });
+    new Gauge({
+      name: 'resilience_concurrency_in_flight',
+      help: 'Calls running under the learnt concurrency limit',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      collect() {
+        for (const p of pipelines) {
+          if (p.limiter !== undefined) this.set({ policy: p.name }, p.limiter.snapshot().inFlight);
+        }
+      },
+    });
+    new Gauge({
+      name: 'resilience_concurrency_noload_latency_seconds',
+      help: 'Measured no-load latency the learnt limit compares against',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+      aggregator: 'average',
+      collect() {
+        for (const p of pipelines) {
+          const noLoadMs = p.limiter?.snapshot().noLoadMs;
+          if (noLoadMs !== undefined) this.set({ policy: p.name }, noLoadMs / 1000);
+        }
+      },
+    });
+    this.hedges = new Counter({
+      name: 'resilience_hedges_total',
+      help: 'Hedged (second, identical) attempts sent',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+    });
+    this.hedgeWins = new Counter({
+      name: 'resilience_hedge_wins_total',
+      help: 'Hedged attempts that answered first',
+      labelNames: ['policy'] as const,
+      registers: [registry],
+    });
+    this.hedgeSkips = new Counter({
+      name: 'resilience_hedges_skipped_total',
+      help: 'Calls past the hedge delay that got no hedge: budget spent, or breaker not closed',
+      labelNames: ['policy', 'reason'] as const,
+      registers: [registry],
+    });
+    this.shared = new Counter({
+      name: 'resilience_breaker_shared_total',
+      help: 'Breaker transitions shared between instances: published by this one, applied from another',
+      labelNames: ['policy', 'direction'] as const,
+      registers: [registry],
+    });
     this.transitions = new Counter({
       name: 'resilience_breaker_transitions_total',
       help: 'Circuit breaker state changes',
@@ -79,7 +166,7 @@ export class ResilienceMetrics {
     });
     this.rejections = new Counter({
       name: 'resilience_rejections_total',
-      help: 'Calls refused without running: open breaker, full bulkhead, bulkhead queue timeout',
+      help: 'Calls refused without running: open breaker, full bulkhead, bulkhead queue timeout, concurrency limit',
       labelNames: ['policy', 'kind'] as const,
       registers: [registry],
     });
@@ -114,6 +201,10 @@ export class ResilienceMetrics {
     });
   }
 
+  breakerShared(policy: string, direction: 'published' | 'applied'): void {
+    this.shared.inc({ policy, direction });
+  }
+
   observe(pipeline: ResiliencePipeline): void {
     const policy = pipeline.name;
     this.pipelines.push(pipeline);
@@ -122,6 +213,10 @@ export class ResilienceMetrics {
     pipeline.bulkhead.onReject(({ reason }) =>
       this.rejections.inc({ policy, kind: reason === 'full' ? 'bulkhead_full' : 'bulkhead_queue_timeout' }),
     );
+    pipeline.limiter?.onReject(() => this.rejections.inc({ policy, kind: 'concurrency_limit' }));
+    pipeline.hedge?.onHedge(() => this.hedges.inc({ policy }));
+    pipeline.hedge?.onHedgeWin(() => this.hedgeWins.inc({ policy }));
+    pipeline.hedge?.onHedgeSkipped(({ reason }) => this.hedgeSkips.inc({ policy, reason }));
     pipeline.retry.onRetry(() => this.retries.inc({ policy }));
     pipeline.retry.onGiveUp(({ reason }) => this.giveUps.inc({ policy, reason }));
     pipeline.attemptTimeout.onTimeout(() => this.timeouts.inc({ policy, scope: 'attempt' }));

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+import { BreakerSync } from './breaker.sync.js';
 import { BulkheadInterceptor } from './bulkhead.interceptor.js';
 import { HttpRateLimiter } from './http-rate-limiter.js';
 import { PolicyRegistry } from './policy.registry.js';
@@ -17,6 +18,7 @@ import { TimeoutInterceptor } from './timeout.interceptor.js';
   providers: [
     ResilienceMetrics,
     PolicyRegistry,
+    BreakerSync,
     HttpRateLimiter,
     // Attached per route by @Timeout / @Bulkhead: routes without them skip the interceptor chain.
     TimeoutInterceptor,

@@ -1,0 +1,492 @@
+// Tail latency and overload: three experiments on the built service
+// (`dist/main.js`, pinned to core 0) against the upstream simulator (core 1),
+// each comparing the service with a feature off and on in the same run.
+//
+// 1. hedging: both upstream groups answer 95 % of requests at 10 ms and 5 % at
+//    500 ms; an open-loop load of --rate profiles/s (cache off). Without hedging
+//    (POSTS/COMMENTS_HEDGE_ENABLED=false) vs as shipped (hedged after the recent
+//    p95, 10 % budget): profile p50/p99/p99.9, upstream calls per profile,
+//    hedges and wins, the service's CPU per profile.
+// 2. adaptive: the simulator serves at most 8 requests per group at once, each
+//    40 ms, and queues the rest (capacity 200/s per group). First the no-load
+//    profile latency (--rate-low); then twice the capacity (400/s) with the
+//    static bulkhead as shipped (100, sized far too high) vs
+//    CONCURRENCY=adaptive: profile p99 against the no-load p99, and goodput
+//    (profiles whose posts part was served, per second) against the capacity.
+// 3. shared: two instances on one Redis, 100 profiles/s each, posts switched to
+//    a full outage: calls that reach the dead upstream until both breakers are
+//    open, with BREAKER_SHARED=false vs true (--reps runs each, fresh instances).
+//    Needs Redis (REDIS_URL, default redis://127.0.0.1:6379), else it is skipped
+//    with the reason.
+//
+// Writes the "Tail latency and overload" section of BENCHMARKS.md unless
+// --no-write; always writes bench/results/tail.json.
+//
+//   npm run bench:tail                 (builds first; about 4 min here)
+//   node bench/tail.bench.mjs --seconds 20 --rate 200 --reps 3 [--only hedging,adaptive,shared] [--no-write]
+/* global fetch, setTimeout */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { CLK_TCK, HAS_TASKSET, cpuTicks, freePort, spawnNode, stop, waitForOk } from './lib/proc.mjs';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '4' },
+    rate: { type: 'string', default: '200' },
+    'rate-low': { type: 'string', default: '20' },
+    reps: { type: 'string', default: '3' },
+    only: { type: 'string', default: 'hedging,adaptive,shared' },
+    'no-write': { type: 'boolean', default: false },
+  },
+});
+const SECONDS = Number(args.seconds);
+const WARMUP = Number(args.warmup);
+const RATE = Number(args.rate);
+const RATE_LOW = Number(args['rate-low']);
+const REPS = Number(args.reps);
+const ONLY = new Set(args.only.split(',').map((s) => s.trim()));
+const HEADING = '## Tail latency and overload: hedging, adaptive limits, shared breakers';
+const ADMIN_TOKEN = `bench-admin-${Math.random().toString(36).slice(2)}-token`;
+const USERS = 50;
+const log = (...parts) => console.error(`[tail] ${parts.join(' ')}`);
+const cleanups = [];
+
+// ---- plumbing -------------------------------------------------------------------
+const baseEnv = () => ({ PATH: process.env.PATH ?? '' });
+
+async function startSimulator() {
+  const port = await freePort();
+  const child = spawnNode(['dist/upstream/simulator.main.js'], {
+    core: 1,
+    env: { ...baseEnv(), UPSTREAM_PORT: String(port), UPSTREAM_HOST: '127.0.0.1' },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForOk(`${url}/__admin/state`, child);
+  cleanups.push(() => stop(child));
+  const admin = async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
+    if (!res.ok) throw new Error(`simulator ${method} ${path}: ${res.status} ${await res.text()}`);
+    return res.json();
+  };
+  return {
+    url,
+    faults: (knobs) => admin('PUT', '/__admin/faults', { group: 'all', ...knobs }),
+    posts: (knobs) => admin('PUT', '/__admin/faults', { group: 'posts', ...knobs }),
+    reset: () => admin('POST', '/__admin/reset'),
+    state: () => admin('GET', '/__admin/state'),
+  };
+}
+
+/** A fresh database on the PostgreSQL of DATABASE_URL, or undefined (each service then embeds its own). */
+async function freshDatabase() {
+  const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 2000 });
+  try {
+    await admin.connect();
+  } catch (error) {
+    log(`no PostgreSQL (${error.message}): each service runs its embedded database`);
+    return { url: undefined, kind: 'embedded PGlite per service (in memory)' };
+  }
+  const name = `bench_tail_${Date.now()}_${process.pid}`;
+  await admin.query(`CREATE DATABASE ${name}`);
+  cleanups.push(async () => {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.end();
+  });
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const version = (await admin.query('SHOW server_version')).rows[0].server_version;
+  return { url: url.toString(), kind: `PostgreSQL ${version} (fresh database)` };
+}
+
+async function redisReachable(url) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: hostname, port: Number(port || 6379) });
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.setTimeout(1000, () => done(false));
+  });
+}
+
+async function startService(ctx, extra) {
+  const port = await freePort();
+  const child = spawnNode(['dist/main.js'], {
+    core: 0,
+    env: {
+      ...baseEnv(),
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      ...(ctx.databaseUrl === undefined ? { PGLITE_DATA_DIR: 'memory://' } : { DATABASE_URL: ctx.databaseUrl }),
+      POSTS_SERVICE_URL: ctx.upstreamUrl,
+      COMMENTS_SERVICE_URL: ctx.upstreamUrl,
+      PROFILE_CACHE_TTL_MS: '0',
+      RATE_LIMIT_RATE: '1000000',
+      RATE_LIMIT_CAPACITY: '10000000',
+      ADMIN_TOKEN,
+      NOTIFY_WORKER_ENABLED: 'false',
+      ...extra,
+    },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitForOk(`${base}/ready`, child);
+  const service = {
+    base,
+    pid: child.pid,
+    stop: () => stop(child),
+    resilience: async () =>
+      (await (await fetch(`${base}/resilience`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json())
+        .policies,
+    metric: async (pattern) => {
+      const match = pattern.exec(await (await fetch(`${base}/metrics`)).text());
+      return match === null ? 0 : Number(match[1]);
+    },
+  };
+  return service;
+}
+
+/** Creates USERS users (a fresh embedded database has none; an external one is shared). */
+async function createUsers(service) {
+  const ids = [];
+  for (let i = 0; i < USERS; i++) {
+    const res = await fetch(`${service.base}/users`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ name: `Tail ${i}`, email: `tail-${i}-${Date.now()}-${Math.random()}@example.org` }),
+    });
+    if (res.status !== 201) throw new Error(`POST /users answered ${res.status}`);
+    ids.push((await res.json()).id);
+  }
+  return ids;
+}
+
+/**
+ * Open-loop load: `rate` profile requests per second for `seconds`, sent on
+ * schedule whatever the answers (latency counted from the scheduled time, so a
+ * stall is not hidden by sending less).
+ */
+async function openLoop(service, ids, rate, seconds) {
+  const pool = new Pool(service.base, { connections: 512, pipelining: 1 });
+  const latencies = [];
+  const statuses = new Map();
+  let postsServed = 0;
+  let commentsServed = 0;
+  let errors = 0;
+  const total = Math.round(rate * seconds);
+  const started = performance.now();
+  const ticks0 = cpuTicks(service.pid);
+  const inFlight = [];
+  for (let i = 0; i < total; i++) {
+    const at = started + (i * 1000) / rate;
+    const wait = at - performance.now();
+    if (wait > 1) await sleep(wait);
+    const id = ids[i % ids.length];
+    inFlight.push(
+      pool
+        .request({ method: 'GET', path: `/profiles/${id}` })
+        .then(async (res) => {
+          await res.body.dump();
+          latencies.push(performance.now() - at);
+          statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+          const degraded = String(res.headers['x-degraded'] ?? '');
+          if (res.statusCode === 200 && !degraded.includes('posts')) postsServed++;
+          if (res.statusCode === 200 && !degraded.includes('comments')) commentsServed++;
+        })
+        .catch(() => {
+          errors++;
+        }),
+    );
+  }
+  await Promise.all(inFlight);
+  const elapsedS = (performance.now() - started) / 1000;
+  const cpuMs = ((cpuTicks(service.pid) - ticks0) * 1000) / CLK_TCK;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const rank = (p) => latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)] ?? NaN;
+  return {
+    requests: total,
+    answered: latencies.length,
+    errors,
+    statuses: Object.fromEntries(statuses),
+    p50: rank(50),
+    p99: rank(99),
+    p999: rank(99.9),
+    max: latencies.at(-1) ?? NaN,
+    postsGoodput: postsServed / seconds,
+    commentsGoodput: commentsServed / seconds,
+    elapsedS,
+    cpuUsPerRequest: (cpuMs * 1000) / total,
+  };
+}
+
+const ms = (n) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(1) : Math.round(n)} ms` : 'n/a');
+
+// ---- 1. hedging -------------------------------------------------------------------
+async function hedging(ctx, sim) {
+  const runs = {};
+  for (const [label, extra] of [
+    ['without hedging', { POSTS_HEDGE_ENABLED: 'false', COMMENTS_HEDGE_ENABLED: 'false' }],
+    ['hedged (as shipped)', {}],
+  ]) {
+    const service = await startService(ctx, extra);
+    try {
+      const ids = await createUsers(service);
+      await sim.reset();
+      await sim.faults({ latencyMs: 10, tailRate: 0.05, tailLatencyMs: 500, seed: 42 });
+      // Warm-up: the JIT, the pools, and the p95 the hedge waits for.
+      await openLoop(service, ids, RATE, WARMUP);
+      const before = (await sim.state()).stats;
+      const hedges0 = await service.metric(/^resilience_hedges_total\{policy="posts"\} (\d+)/m);
+      const wins0 = await service.metric(/^resilience_hedge_wins_total\{policy="posts"\} (\d+)/m);
+      const result = await openLoop(service, ids, RATE, SECONDS);
+      await sleep(200);
+      const after = (await sim.state()).stats;
+      const posts = (await service.resilience()).find((p) => p.name === 'posts');
+      runs[label] = {
+        ...result,
+        postsCallsPerProfile: (after.posts.requests - before.posts.requests) / result.requests,
+        commentsCallsPerProfile: (after.comments.requests - before.comments.requests) / result.requests,
+        hedges: (await service.metric(/^resilience_hedges_total\{policy="posts"\} (\d+)/m)) - hedges0,
+        wins: (await service.metric(/^resilience_hedge_wins_total\{policy="posts"\} (\d+)/m)) - wins0,
+        hedgeDelayMs: posts?.hedge?.delayMs,
+        upstreamInFlightAfter: after.posts.inFlight + after.comments.inFlight,
+      };
+      log(`hedging, ${label}: p99 ${ms(result.p99)}, calls/profile ${runs[label].postsCallsPerProfile.toFixed(3)}`);
+    } finally {
+      await service.stop();
+    }
+  }
+  return runs;
+}
+
+// ---- 2. adaptive ------------------------------------------------------------------
+const CAPACITY = 8;
+const SERVICE_MS = 40;
+const CAPACITY_PER_S = (CAPACITY * 1000) / SERVICE_MS;
+
+async function adaptive(ctx, sim) {
+  const runs = {};
+  const overload = 2 * CAPACITY_PER_S;
+  for (const [label, extra, rate] of [
+    ['no load (static)', {}, RATE_LOW],
+    ['2x capacity, static bulkhead (100)', {}, overload],
+    ['2x capacity, adaptive', { CONCURRENCY: 'adaptive' }, overload],
+  ]) {
+    const service = await startService(ctx, { ...extra, POSTS_HEDGE_ENABLED: 'false', COMMENTS_HEDGE_ENABLED: 'false' });
+    try {
+      const ids = await createUsers(service);
+      await sim.reset();
+      await sim.faults({ latencyMs: SERVICE_MS, capacity: CAPACITY });
+      await openLoop(service, ids, rate, WARMUP);
+      await sim.reset();
+      await sim.faults({ latencyMs: SERVICE_MS, capacity: CAPACITY });
+      const result = await openLoop(service, ids, rate, SECONDS);
+      const posts = (await service.resilience()).find((p) => p.name === 'posts');
+      const { stats } = await sim.state();
+      runs[label] = {
+        ...result,
+        offered: rate,
+        limit: posts?.adaptiveLimit?.limit,
+        noLoadMs: posts?.adaptiveLimit?.noLoadMs,
+        upstreamMaxQueued: stats.posts.maxQueued,
+      };
+      log(`adaptive, ${label}: p99 ${ms(result.p99)}, posts goodput ${result.postsGoodput.toFixed(0)}/s`);
+    } finally {
+      await service.stop();
+    }
+  }
+  return runs;
+}
+
+// ---- 3. shared breakers ---------------------------------------------------------
+async function shared(ctx, sim, redisUrl) {
+  const runs = { local: [], shared: [] };
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const mode of ['local', 'shared']) {
+      const env = {
+        REDIS_URL: redisUrl,
+        REDIS_KEY_PREFIX: `bench-tail-${process.pid}-${rep}-${mode}:`,
+        POSTS_BREAKER_SHARED: mode === 'shared' ? 'true' : 'false',
+        POSTS_HEDGE_ENABLED: 'false',
+      };
+      const services = [await startService(ctx, env), await startService(ctx, env)];
+      try {
+        const ids = await createUsers(services[0]);
+        // Embedded, each has a database of its own: the same ids exist in both.
+        if (ctx.databaseUrl === undefined) await createUsers(services[1]);
+        await sim.reset();
+        // Steady traffic on both, then the outage.
+        const loads = services.map((s) => openLoop(s, ids, 100, WARMUP + 4));
+        await sleep(WARMUP * 1000);
+        const before = (await sim.state()).stats.posts.requests;
+        await sim.posts({ outage: true });
+        const switched = performance.now();
+        let allOpenAt;
+        while (performance.now() - switched < 3000) {
+          const states = await Promise.all(
+            services.map(async (s) => (await s.resilience()).find((p) => p.name === 'posts')?.breaker.state),
+          );
+          if (states.every((state) => state === 'open')) {
+            allOpenAt = performance.now() - switched;
+            break;
+          }
+          await sleep(5);
+        }
+        const atOpen = (await sim.state()).stats.posts.requests - before;
+        await Promise.all(loads);
+        const total = (await sim.state()).stats.posts.requests - before;
+        runs[mode].push({ callsUntilAllOpen: atOpen, callsInRun: total, allOpenAfterMs: allOpenAt });
+        log(`shared breakers, ${mode} #${rep + 1}: ${atOpen} calls until all open, ${total} in the run`);
+      } finally {
+        await Promise.all(services.map((s) => s.stop()));
+      }
+    }
+  }
+  return runs;
+}
+
+// ---- report -----------------------------------------------------------------------
+function section(results, ctx) {
+  const lines = [HEADING, ''];
+  const machine = `${os.cpus()[0]?.model ?? 'cpu'}, ${os.cpus().length} cores, Node ${process.version.slice(1)} (service and simulator), ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; database: ${ctx.databaseKind}; ${HAS_TASKSET ? 'service on core 0, simulator and load on core 1' : 'no taskset: nothing pinned'}`;
+  lines.push(
+    `\`npm run bench:tail\` (\`bench/tail.bench.mjs\`): the built service against the upstream simulator, each feature off and on in the same run, open-loop load (requests sent on schedule, latency from the scheduled time), profile cache off, ${SECONDS} s measured after ${WARMUP} s of warm-up.`,
+    '',
+    `- Machine: ${machine}.`,
+    '',
+  );
+  const h = results.hedging;
+  if (h !== undefined) {
+    const off = h['without hedging'];
+    const on = h['hedged (as shipped)'];
+    lines.push(
+      `### Hedged reads: 95 % of upstream answers at 10 ms, 5 % at 500 ms, ${RATE} profiles/s`,
+      '',
+      '| | p50 | p99 | p99.9 | max | posts calls / profile | comments calls / profile | hedges (posts) | hedge wins (posts) | hedge delay (posts) | CPU / profile |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...Object.entries(h).map(
+        ([label, r]) =>
+          `| ${label} | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.p999)} | ${ms(r.max)} | ${r.postsCallsPerProfile.toFixed(3)} | ${r.commentsCallsPerProfile.toFixed(3)} | ${r.hedges} | ${r.wins} | ${r.hedgeDelayMs === undefined ? 'off' : ms(r.hedgeDelayMs)} | ${Math.round(r.cpuUsPerRequest)} µs |`,
+      ),
+      '',
+      `Goal: p99 under 50 ms with at most 10 % more upstream calls. Measured: p99 ${ms(off.p99)} → ${ms(on.p99)} (${(off.p99 / on.p99).toFixed(1)}x lower), upstream calls per profile +${((on.postsCallsPerProfile / off.postsCallsPerProfile - 1) * 100).toFixed(1)} % (posts), +${((on.commentsCallsPerProfile / off.commentsCallsPerProfile - 1) * 100).toFixed(1)} % (comments): ${on.p99 < 50 && on.postsCallsPerProfile <= 1.1 * off.postsCallsPerProfile && on.commentsCallsPerProfile <= 1.1 * off.commentsCallsPerProfile ? 'met' : '**missed**'}. Upstream requests still open 200 ms after the last answer: ${on.upstreamInFlightAfter} (the losers are aborted, not left to finish). CPU per profile ${Math.round(off.cpuUsPerRequest)} → ${Math.round(on.cpuUsPerRequest)} µs.`,
+      '',
+    );
+  }
+  const a = results.adaptive;
+  if (a !== undefined) {
+    const noLoad = a['no load (static)'];
+    lines.push(
+      `### Adaptive concurrency: the upstream serves ${CAPACITY} at once, ${SERVICE_MS} ms each (capacity ${CAPACITY_PER_S}/s per group), and queues the rest`,
+      '',
+      '| | offered | p50 | p99 | max | posts goodput | of capacity | learnt limit | no-load latency | upstream queue (max) | CPU / profile |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ...Object.entries(a).map(
+        ([label, r]) =>
+          `| ${label} | ${r.offered}/s | ${ms(r.p50)} | ${ms(r.p99)} | ${ms(r.max)} | ${r.postsGoodput.toFixed(0)}/s | ${Math.round((100 * r.postsGoodput) / Math.min(r.offered, CAPACITY_PER_S))} % | ${r.limit ?? 'static'} | ${r.noLoadMs === undefined ? '' : ms(r.noLoadMs)} | ${r.upstreamMaxQueued} | ${Math.round(r.cpuUsPerRequest)} µs |`,
+      ),
+      '',
+    );
+    const ad = a['2x capacity, adaptive'];
+    const st = a['2x capacity, static bulkhead (100)'];
+    if (ad !== undefined && st !== undefined) {
+      const goodput = ad.postsGoodput / CAPACITY_PER_S;
+      lines.push(
+        `Goal: with adaptive, profile p99 within 3x the no-load latency and goodput at least 90 % of the upstream's capacity. Measured: p99 ${ms(ad.p99)} = ${(ad.p99 / noLoad.p99).toFixed(1)}x the no-load p99 (${ms(noLoad.p99)}), goodput ${Math.round(goodput * 100)} %: ${ad.p99 <= 3 * noLoad.p99 && goodput >= 0.9 ? 'met' : '**missed**'}. The static bulkhead, sized too high, lets the upstream's queue grow: p99 ${ms(st.p99)} (${(st.p99 / noLoad.p99).toFixed(1)}x), goodput ${Math.round((st.postsGoodput / CAPACITY_PER_S) * 100)} %. Parts over the limit are refused at once and come back degraded, so every profile still answers 200.`,
+        '',
+      );
+    }
+  }
+  const s = results.shared;
+  if (s !== undefined) {
+    if (s.skipped !== undefined) {
+      lines.push('### Shared breakers', '', `Skipped: ${s.skipped}.`, '');
+    } else {
+      const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+      const row = (mode) => {
+        const calls = s[mode].map((r) => r.callsUntilAllOpen);
+        const after = s[mode].map((r) => r.allOpenAfterMs).filter((x) => x !== undefined);
+        return `| ${mode === 'shared' ? 'shared (BREAKER_SHARED=true, as shipped)' : 'local (BREAKER_SHARED=false)'} | ${calls.join(', ')} | ${median(calls)} | ${after.length === 0 ? 'n/a' : ms(median(after))} | ${s[mode].map((r) => r.callsInRun).join(', ')} |`;
+      };
+      const local = median(s.local.map((r) => r.callsUntilAllOpen));
+      const sharedCalls = median(s.shared.map((r) => r.callsUntilAllOpen));
+      lines.push(
+        '### Shared breakers: two instances, 100 profiles/s each, posts switched to a full outage',
+        '',
+        'Each instance opens after 5 consecutive failed calls (`BREAKER_FAILURES`, default), each call up to 3 attempts within the retry budget.',
+        '',
+        '| | calls to the dead upstream until both are open (per run) | median | both open after (median) | calls in the whole 4 s outage |',
+        '| --- | --- | --- | --- | --- |',
+        row('local'),
+        row('shared'),
+        '',
+        `Goal: at most one instance's threshold plus what is in flight, against about twice that with local breakers. Measured (medians): ${sharedCalls} shared vs ${local} local (${(local / sharedCalls).toFixed(1)}x).`,
+        '',
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+function writeSection(text) {
+  const path = 'BENCHMARKS.md';
+  const current = readFileSync(path, 'utf8');
+  const start = current.indexOf(HEADING);
+  if (start === -1) {
+    writeFileSync(path, `${current.trimEnd()}\n\n${text}`);
+    return;
+  }
+  const next = current.indexOf('\n## ', start + HEADING.length);
+  const rest = next === -1 ? '' : current.slice(next + 1);
+  writeFileSync(path, `${current.slice(0, start)}${text}${rest === '' ? '' : `\n${rest}`}`);
+}
+
+// ---- main -------------------------------------------------------------------------
+const began = performance.now();
+let failed = false;
+try {
+  const db = await freshDatabase();
+  const sim = await startSimulator();
+  const ctx = { databaseUrl: db.url, databaseKind: db.kind, upstreamUrl: sim.url };
+  const results = {};
+  if (ONLY.has('hedging')) results.hedging = await hedging(ctx, sim);
+  if (ONLY.has('adaptive')) results.adaptive = await adaptive(ctx, sim);
+  if (ONLY.has('shared')) {
+    const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+    results.shared = (await redisReachable(redisUrl))
+      ? await shared(ctx, sim, redisUrl)
+      : { skipped: `no Redis answers at ${new URL(redisUrl).host}` };
+  }
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/tail.json', JSON.stringify(results, null, 2));
+  const text = section(results, ctx);
+  console.log(text);
+  if (!args['no-write']) {
+    writeSection(text);
+    log('BENCHMARKS.md updated');
+  }
+  for (const group of [results.hedging, results.adaptive]) {
+    for (const r of Object.values(group ?? {})) if (r.errors > 0) failed = true;
+  }
+} catch (error) {
+  failed = true;
+  console.error(error);
+} finally {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+  log(`done in ${Math.round((performance.now() - began) / 1000)} s`);
+}
+process.exit(failed ? 1 : 0);
