@@ -11,8 +11,10 @@ import {
   simulatedPosts,
   startSimulator,
   type SimulatedComment,
+  type FaultPatch,
   type SimulatedPost,
   type SimulatorHandle,
+  type SimulatorState,
 } from './simulator.js';
 import { SimulatorClient } from './simulator.client.js';
 
@@ -33,6 +35,24 @@ async function socketError(promise: Promise<unknown>): Promise<string> {
   }
   throw new Error('expected the request to fail');
 }
+
+/** Polls the state until `check` holds: a request reaches the simulator a little after fetch() starts. */
+async function untilState(check: (state: SimulatorState) => boolean, timeoutMs = 3000): Promise<void> {
+  const giveUpAt = performance.now() + timeoutMs;
+  for (;;) {
+    const state = await client.state();
+    if (check(state)) return;
+    if (performance.now() > giveUpAt) throw new Error(`state never matched: ${JSON.stringify(state.stats)}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A posts request that resolves with its status and when it was answered (body read), from `start`. */
+const timedPost = async (start: number, init: RequestInit = {}): Promise<{ status: number; at: number }> => {
+  const res = await get('/users/1/posts', init);
+  await res.arrayBuffer();
+  return { status: res.status, at: elapsedSince(start) };
+};
 
 beforeAll(async () => {
   sim = await startSimulator({ port: 0, seed: 7 });
@@ -226,6 +246,183 @@ describe('upstream simulator: faults', () => {
   });
 });
 
+describe('upstream simulator: latency tail', () => {
+  /** Statuses of `n` posts requests in turn, each with a 20 ms deadline: a tail of 600 s shows as a 504. */
+  const statusesWithTail = async (n: number, knobs: FaultPatch): Promise<number[]> => {
+    await client.setFaults('posts', knobs);
+    const statuses: number[] = [];
+    for (let i = 0; i < n; i++) {
+      statuses.push((await get('/users/1/posts', { headers: { 'x-deadline-ms': '20' } })).status);
+    }
+    return statuses;
+  };
+
+  it('sends about tailRate of the requests to tailLatencyMs, the same ones per seed', async () => {
+    const tail = { tailRate: 0.05, tailLatencyMs: 600_000, seed: 11 };
+    const statuses = await statusesWithTail(400, tail);
+    const inTail = statuses.filter((s) => s === 504).length;
+    expect(inTail).toBeGreaterThanOrEqual(8);
+    expect(inTail).toBeLessThanOrEqual(36);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(400 - inTail);
+    expect((await client.state()).stats.posts.deadlineCutoffs).toBe(inTail);
+    // Setting the seed restarts the tail sequence.
+    expect(statuses.slice(0, 100)).toContain(504);
+    expect(await statusesWithTail(100, tail)).toEqual(statuses.slice(0, 100));
+
+    expect(await statusesWithTail(100, { ...tail, tailRate: 0 })).toEqual(Array(100).fill(200));
+  });
+
+  it('restarts the tail sequence on reset', async () => {
+    const tail = { tailRate: 0.5, tailLatencyMs: 600_000 };
+    const first = await statusesWithTail(20, tail);
+    expect(first).toContain(200);
+    expect(first).toContain(504);
+    await client.reset();
+    expect(await statusesWithTail(20, tail)).toEqual(first);
+  });
+
+  it('adds jitter to the tail, and leaves the jitter and error draws as they are without a tail', async () => {
+    // 30 ms plus 0..80 ms of jitter against a 70 ms deadline, as a fixed latency and as a tail of rate 1.
+    const run = async (knobs: FaultPatch) => {
+      await client.setFaults('posts', { jitterMs: 80, seed: 5, ...knobs });
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        statuses.push((await get('/users/1/posts', { headers: { 'x-deadline-ms': '70' } })).status);
+      }
+      return statuses;
+    };
+    // As the simulator drew them before the tail knobs existed: they must not move.
+    const fixed = [504, 200, 200, 504, 504, 504, 504, 200];
+    expect(await run({ latencyMs: 30 })).toEqual(fixed);
+    expect(await run({ latencyMs: 0, tailRate: 1, tailLatencyMs: 30 })).toEqual(fixed);
+
+    const errors = async (knobs: FaultPatch) => {
+      await client.setFaults('comments', { errorRate: 0.5, seed: 42, ...knobs });
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) statuses.push((await get('/users/1/comments')).status);
+      return statuses;
+    };
+    const plain = [
+      503, 200, 200, 200, 503, 200, 503, 200, 200, 503, 503, 503, 503, 200, 503,
+      200, 200, 503, 503, 200, 200, 503, 200, 503, 503, 200, 200, 503, 503, 503,
+    ]; // prettier-ignore
+    expect(await errors({})).toEqual(plain);
+    expect(await errors({ tailRate: 0.5, tailLatencyMs: 0 })).toEqual(plain);
+  });
+});
+
+describe('upstream simulator: capacity', () => {
+  it('serves at most capacity requests at once and queues the rest, so answers come in waves', async () => {
+    await client.setFaults('posts', { capacity: 2, latencyMs: 100 });
+    const start = performance.now();
+    const answers = await Promise.all(Array.from({ length: 6 }, () => timedPost(start)));
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
+    // Two at a time: the 3rd and 4th answers cannot come before 200 ms, the 5th and 6th before 300 ms.
+    const times = answers.map((a) => a.at).sort((a, b) => a - b);
+    times.forEach((at, i) => {
+      expect(at).toBeGreaterThanOrEqual(100 * (Math.floor(i / 2) + 1) - 5);
+    });
+    expect(times[5]).toBeLessThan(2000);
+    expect((await client.state()).stats.posts).toMatchObject({
+      requests: 6,
+      inFlight: 0,
+      maxInFlight: 6,
+      queued: 0,
+      maxQueued: 4,
+    });
+    expect((await client.state()).stats.comments.maxQueued).toBe(0);
+  });
+
+  it('answers 504 when the deadline passes in the queue, or leaves less than the latency', async () => {
+    await client.setFaults('posts', { capacity: 1, latencyMs: 300 });
+    const start = performance.now();
+    const first = timedPost(start);
+    await untilState((state) => state.stats.posts.inFlight === 1);
+
+    // Queued behind a 300 ms request with a 450 ms deadline: admitted with about 150 ms left, cut off then.
+    const sentAt = performance.now();
+    const short = await get('/users/1/posts', { headers: { 'x-deadline-ms': '450' } });
+    expect(short.status).toBe(504);
+    expect((await json(short)).message).toContain('exceeds the deadline');
+    expect(elapsedSince(sentAt)).toBeGreaterThanOrEqual(445);
+    expect((await first).status).toBe(200);
+
+    await client.setFaults('posts', { latencyMs: 5000 });
+    const holder = new AbortController();
+    const held = timedPost(start, { signal: holder.signal }).catch(() => 'aborted');
+    await untilState((state) => state.stats.posts.inFlight === 1);
+    const queuedAt = performance.now();
+    const expired = await get('/users/1/posts', { headers: { 'x-deadline-ms': '100' } });
+    expect(expired.status).toBe(504);
+    expect((await json(expired)).message).toContain('waiting for a service slot');
+    const took = elapsedSince(queuedAt);
+    expect(took).toBeGreaterThanOrEqual(95);
+    expect(took).toBeLessThan(3000);
+    expect((await client.state()).stats.posts).toMatchObject({ deadlineCutoffs: 2, queued: 0, inFlight: 1 });
+    holder.abort();
+    expect(await held).toBe('aborted');
+    await untilState((state) => state.stats.posts.inFlight === 0);
+  });
+
+  it('drops a client that disconnects while queued from the queue, taking no slot with it', async () => {
+    await client.setFaults('posts', { capacity: 1, latencyMs: 300 });
+    const start = performance.now();
+    const first = timedPost(start);
+    await untilState((state) => state.stats.posts.inFlight === 1);
+    const leaving = new AbortController();
+    const gone = get('/users/1/posts', { signal: leaving.signal }).then(
+      () => 'answered',
+      (error: unknown) => (error as Error).name,
+    );
+    await untilState((state) => state.stats.posts.queued === 1);
+    const second = timedPost(start);
+    await untilState((state) => state.stats.posts.queued === 2);
+    const third = timedPost(start);
+    await untilState((state) => state.stats.posts.queued === 3);
+
+    leaving.abort();
+    expect(await gone).toBe('AbortError');
+    await untilState((state) => state.stats.posts.queued === 2, 250);
+    expect((await client.state()).stats.posts.inFlight).toBe(3);
+
+    // In arrival order, one at a time: the leaver freed no slot for the others to take early.
+    const [a, b, c] = await Promise.all([first, second, third]);
+    expect([a.status, b.status, c.status]).toEqual([200, 200, 200]);
+    expect(b.at).toBeGreaterThanOrEqual(595);
+    expect(c.at).toBeGreaterThanOrEqual(895);
+    expect(b.at).toBeLessThan(c.at);
+    expect((await client.state()).stats.posts).toMatchObject({ requests: 4, inFlight: 0, queued: 0, maxQueued: 3 });
+  });
+
+  it('admits waiters at once when capacity is raised', async () => {
+    await client.setFaults('posts', { capacity: 1, latencyMs: 600 });
+    const start = performance.now();
+    const answers = Promise.all(Array.from({ length: 3 }, () => timedPost(start)));
+    await untilState((state) => state.stats.posts.queued === 2);
+    const raised = await client.setFaults('posts', { capacity: 3 });
+    expect(raised.stats.posts).toMatchObject({ queued: 0, inFlight: 3 });
+    // One at a time, the second answer would come after 1200 ms.
+    const done = await answers;
+    expect(done.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(Math.max(...done.map((a) => a.at))).toBeLessThan(1150);
+  });
+
+  it('holds back the next admissions when capacity is lowered, counting those already in service', async () => {
+    await client.setFaults('posts', { latencyMs: 300 });
+    const start = performance.now();
+    const unlimited = Promise.all(Array.from({ length: 3 }, () => timedPost(start)));
+    await untilState((state) => state.stats.posts.inFlight === 3);
+    await client.setFaults('posts', { capacity: 1 });
+    const later = timedPost(start);
+    await untilState((state) => state.stats.posts.queued === 1);
+    expect((await unlimited).map((a) => a.status)).toEqual([200, 200, 200]);
+    // Admitted only once all three left: their 300 ms, then its own.
+    const { status, at } = await later;
+    expect(status).toBe(200);
+    expect(at).toBeGreaterThanOrEqual(595);
+  });
+});
+
 describe('upstream simulator: request ids and admin', () => {
   it('records the X-Request-Id of data requests, the last 1000 only', async () => {
     await get('/users/1/posts', { headers: { 'x-request-id': 'a-1' } });
@@ -255,6 +452,12 @@ describe('upstream simulator: request ids and admin', () => {
     [{ group: 'posts', errorStatus: 200 }, 'errorStatus must be an integer between 400 and 599'],
     [{ group: 'posts', retryAfterS: 1.5 }, 'retryAfterS must be an integer'],
     [{ group: 'posts', outage: 'yes' }, 'outage must be true or false'],
+    [{ group: 'posts', tailRate: 1.5 }, 'tailRate must be a number between 0 and 1'],
+    [{ group: 'posts', tailRate: '0.1' }, 'tailRate must be a number between 0 and 1'],
+    [{ group: 'posts', tailLatencyMs: 600_001 }, 'tailLatencyMs must be an integer between 0 and 600000'],
+    [{ group: 'posts', capacity: 2.5 }, 'capacity must be an integer between 0 and 100000'],
+    [{ group: 'posts', capacity: -1 }, 'capacity must be an integer between 0 and 100000'],
+    [{ group: 'posts', capacity: 100_001 }, 'capacity must be an integer between 0 and 100000'],
     [{ group: 'users', latencyMs: 1 }, 'group must be'],
     [{ latencyMs: 1 }, 'group must be'],
     [{ group: 'posts', latency: 1 }, 'unknown key "latency"'],
@@ -269,7 +472,7 @@ describe('upstream simulator: request ids and admin', () => {
     expect((await json(res)).message).toContain(message);
     const { knobs } = await client.state();
     expect(knobs.posts).toEqual(knobs.comments);
-    expect(knobs.posts.latencyMs).toBe(0);
+    expect(knobs.posts).toMatchObject({ latencyMs: 0, tailRate: 0, tailLatencyMs: 0, capacity: 0 });
   });
 
   it('surfaces a rejected knob as an Error from the client', async () => {
@@ -289,6 +492,8 @@ describe('upstream simulator: request ids and admin', () => {
     const after = await client.reset();
     const defaults = {
       latencyMs: 0,
+      tailRate: 0,
+      tailLatencyMs: 0,
       jitterMs: 0,
       errorRate: 0,
       errorStatus: 503,
@@ -296,10 +501,20 @@ describe('upstream simulator: request ids and admin', () => {
       outage: false,
       reset: false,
       slowDripMs: 0,
+      capacity: 0,
       seed: 7,
     };
     expect(after.knobs).toEqual({ posts: defaults, comments: defaults });
-    const zero = { requests: 0, inFlight: 0, maxInFlight: 0, errors: 0, resets: 0, deadlineCutoffs: 0 };
+    const zero = {
+      requests: 0,
+      inFlight: 0,
+      maxInFlight: 0,
+      queued: 0,
+      maxQueued: 0,
+      errors: 0,
+      resets: 0,
+      deadlineCutoffs: 0,
+    };
     expect(after.stats).toEqual({ posts: zero, comments: zero });
     expect(after.requestIds).toEqual([]);
   });

@@ -17,11 +17,20 @@
  * 2. `outage` -> answered `errorStatus` at once (no latency), counted in `errors`;
  * 3. `reset` -> the socket is reset (TCP RST) without an answer, counted in `resets`;
  * 4. two numbers are drawn from the group's seeded generator: the jitter and the error draw;
- * 5. waits `latencyMs + jitter`; when that exceeds the request's `X-Deadline-Ms`,
- *    waits only the deadline and answers 504, counted in `deadlineCutoffs`;
- * 6. error draw below `errorRate` -> answered `errorStatus`, counted in `errors`;
- * 7. a malformed id -> 400;
- * 8. the JSON body, at once or, with `slowDripMs`, dripped in chunks (cut off at the deadline).
+ *    one from its separate tail generator: below `tailRate`, the base latency is
+ *    `tailLatencyMs` instead of `latencyMs` (so tail knobs never shift the first two draws);
+ * 5. with `capacity` > 0, takes one of the group's `capacity` service slots, or waits for
+ *    one in a FIFO queue (counted in `queued`, `maxQueued`); the deadline passing in the
+ *    queue -> 504, counted in `deadlineCutoffs`; a client gone -> leaves the queue at once;
+ * 6. waits the base latency + jitter, holding the slot; when that exceeds what is left of the
+ *    request's `X-Deadline-Ms` after the queue, waits only that and answers 504, counted in
+ *    `deadlineCutoffs`; then frees the slot;
+ * 7. error draw below `errorRate` -> answered `errorStatus`, counted in `errors`;
+ * 8. a malformed id -> 400;
+ * 9. the JSON body, at once or, with `slowDripMs`, dripped in chunks (cut off at the deadline).
+ *
+ * Knobs are read on arrival, except `capacity`, which is read at each admission: lowering
+ * it holds back the next admissions until enough slots free, raising it admits waiters at once.
  */
 import Fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
@@ -37,6 +46,10 @@ export type FaultTarget = RouteGroup | 'all';
 export interface FaultKnobs {
   /** Fixed delay added before answering, in ms (0..600000). */
   readonly latencyMs: number;
+  /** Probability (0..1) that a request's fixed delay is `tailLatencyMs` instead of `latencyMs`; default 0. */
+  readonly tailRate: number;
+  /** Fixed delay of the requests in the tail (see `tailRate`), in ms (0..600000); jitter is added as usual. */
+  readonly tailLatencyMs: number;
   /** Random extra delay, uniformly 0..jitterMs inclusive, in ms (0..600000). */
   readonly jitterMs: number;
   /** Probability (0..1) that a request is answered `errorStatus`. */
@@ -51,7 +64,13 @@ export interface FaultKnobs {
   readonly reset: boolean;
   /** When > 0, headers go out at once and the body follows in 10 chunks, each after this many ms (0..600000). */
   readonly slowDripMs: number;
-  /** Seed of the group's generator (uint32). Setting it, even to the same value, restarts the sequence. */
+  /**
+   * Requests of the group in their latency wait at once (0..100000; 0, the default, is unlimited).
+   * The others wait in a FIFO queue, so the latency seen grows with load; the body send or drip
+   * holds no slot. Read at each admission, unlike the other knobs.
+   */
+  readonly capacity: number;
+  /** Seed of the group's generators (uint32). Setting it, even to the same value, restarts their sequences. */
   readonly seed: number;
 }
 
@@ -62,15 +81,19 @@ export type FaultPatch = Partial<FaultKnobs>;
 export interface GroupStats {
   /** Requests received. */
   readonly requests: number;
-  /** Requests currently open (a gauge: a reset does not clear it). */
+  /** Requests currently open, queued ones included (a gauge: a reset does not clear it). */
   readonly inFlight: number;
   /** Highest `inFlight` seen; a reset sets it to the current `inFlight`. */
   readonly maxInFlight: number;
+  /** Requests currently waiting for a service slot (see `capacity`; a gauge like `inFlight`). */
+  readonly queued: number;
+  /** Highest `queued` seen; a reset sets it to the current `queued`. */
+  readonly maxQueued: number;
   /** Simulated error answers (error rate and outage). */
   readonly errors: number;
   /** Connections reset by the `reset` knob. */
   readonly resets: number;
-  /** Requests given up at their `X-Deadline-Ms` (504, or cut off mid-drip). */
+  /** Requests given up at their `X-Deadline-Ms` (504 in the queue or the latency wait, or cut off mid-drip). */
   readonly deadlineCutoffs: number;
 }
 
@@ -129,11 +152,18 @@ export const MAX_USER_ID = 999_999_999_999;
 
 const GROUPS: readonly RouteGroup[] = ['posts', 'comments'];
 const MAX_DELAY_MS = 600_000;
+const MAX_CAPACITY = 100_000;
+/** Longest delay `setTimeout` honours; a longer queue deadline counts as none. */
+const MAX_TIMER_MS = 2_147_483_647;
+/** Mixed into the seed of the tail generator, so it does not replay the main one. */
+const TAIL_SEED_SALT = 0x5bd1e995;
 
 const zeroStats = (): Mutable<GroupStats> => ({
   requests: 0,
   inFlight: 0,
   maxInFlight: 0,
+  queued: 0,
+  maxQueued: 0,
   errors: 0,
   resets: 0,
   deadlineCutoffs: 0,
@@ -148,6 +178,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   if (!isUint32(initialSeed)) throw new RangeError('seed must be an integer between 0 and 4294967295');
   const defaults: FaultKnobs = {
     latencyMs: 0,
+    tailRate: 0,
+    tailLatencyMs: 0,
     jitterMs: 0,
     errorRate: 0,
     errorStatus: 503,
@@ -155,6 +187,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     outage: false,
     reset: false,
     slowDripMs: 0,
+    capacity: 0,
     seed: initialSeed,
   };
   const state = new SimulatorCore(defaults);
@@ -196,12 +229,16 @@ class SimulatorCore {
   private readonly knobs: Record<RouteGroup, FaultKnobs>;
   private readonly stats: Record<RouteGroup, Mutable<GroupStats>>;
   private readonly random: Record<RouteGroup, () => number>;
+  private readonly tailRandom: Record<RouteGroup, () => number>;
+  private readonly slots: Record<RouteGroup, ServiceSlots>;
   private requestIds: string[] = [];
 
   constructor(private readonly defaults: FaultKnobs) {
     this.knobs = { posts: defaults, comments: defaults };
     this.stats = { posts: zeroStats(), comments: zeroStats() };
     this.random = { posts: mulberry32(defaults.seed), comments: mulberry32(defaults.seed) };
+    this.tailRandom = { posts: tailGenerator(defaults.seed), comments: tailGenerator(defaults.seed) };
+    this.slots = { posts: this.newSlots('posts'), comments: this.newSlots('comments') };
   }
 
   snapshot(): SimulatorState {
@@ -215,7 +252,12 @@ class SimulatorCore {
   apply(target: FaultTarget, patch: FaultPatch): void {
     for (const group of target === 'all' ? GROUPS : [target]) {
       this.knobs[group] = { ...this.knobs[group], ...patch };
-      if (patch.seed !== undefined) this.random[group] = mulberry32(patch.seed);
+      if (patch.seed !== undefined) {
+        this.random[group] = mulberry32(patch.seed);
+        this.tailRandom[group] = tailGenerator(patch.seed);
+      }
+      // A raised (or lifted) capacity admits waiters now, before the answer's snapshot.
+      this.slots[group].admit();
     }
   }
 
@@ -223,9 +265,11 @@ class SimulatorCore {
     for (const group of GROUPS) {
       this.knobs[group] = this.defaults;
       this.random[group] = mulberry32(this.defaults.seed);
-      // In-flight requests will still decrement on close; keep the gauge true.
-      const { inFlight } = this.stats[group];
-      this.stats[group] = { ...zeroStats(), inFlight, maxInFlight: inFlight };
+      this.tailRandom[group] = tailGenerator(this.defaults.seed);
+      this.slots[group].admit();
+      // In-flight and queued requests will still decrement; keep the gauges true.
+      const { inFlight, queued } = this.stats[group];
+      this.stats[group] = { ...zeroStats(), inFlight, maxInFlight: inFlight, queued, maxQueued: queued };
     }
     this.requestIds = [];
   }
@@ -261,19 +305,35 @@ class SimulatorCore {
       return reply;
     }
 
-    // Always draw both, so a seed gives the same sequence whatever the knobs.
+    // Always draw all three, so a seed gives the same sequences whatever the knobs.
     const random = this.random[group];
     const jitter = Math.floor(random() * (knobs.jitterMs + 1));
     const failing = random() < knobs.errorRate;
-    const delay = knobs.latencyMs + jitter;
+    const inTail = this.tailRandom[group]() < knobs.tailRate;
+    const delay = (inTail ? knobs.tailLatencyMs : knobs.latencyMs) + jitter;
     const deadlineMs = parseDeadline(request.headers['x-deadline-ms']);
 
-    if (deadlineMs !== undefined && delay > deadlineMs) {
-      if (!(await pause(deadlineMs, closed.signal))) return abandon(reply);
+    const slots = this.slots[group];
+    // Time spent in the queue; 0 when a slot was free, so the unlimited path compares as before.
+    let queuedMs = 0;
+    if (!slots.tryTake()) {
+      const maxWaitMs = deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS ? deadlineMs : undefined;
+      const admission = await slots.wait(maxWaitMs, closed.signal);
+      if (admission === 'gone') return abandon(reply);
+      queuedMs = performance.now() - arrivedAt;
+      if (admission === 'expired') {
+        stats().deadlineCutoffs++;
+        const waited = `${String(Math.round(queuedMs))} ms`;
+        return reply.code(504).send(problem(504, `the deadline passed after ${waited} waiting for a service slot`));
+      }
+    }
+    const leftMs = deadlineMs === undefined ? undefined : Math.max(0, deadlineMs - queuedMs);
+    const served = await serveInSlot(slots, delay, leftMs, closed.signal);
+    if (served === 'gone') return abandon(reply);
+    if (served === 'cutoff') {
       stats().deadlineCutoffs++;
       return reply.code(504).send(problem(504, `simulated latency of ${String(delay)} ms exceeds the deadline`));
     }
-    if (delay > 0 && !(await pause(delay, closed.signal))) return abandon(reply);
 
     if (failing) {
       stats().errors++;
@@ -301,11 +361,118 @@ class SimulatorCore {
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
   }
 
+  /** The group's service slots; they keep `queued` and `maxQueued` of the current stats in step. */
+  private newSlots(group: RouteGroup): ServiceSlots {
+    return new ServiceSlots(
+      () => this.knobs[group].capacity,
+      (queued) => {
+        const stats = this.stats[group];
+        stats.queued = queued;
+        stats.maxQueued = Math.max(stats.maxQueued, queued);
+      },
+    );
+  }
+
   private recordRequestId(header: string | string[] | undefined): void {
     const id = Array.isArray(header) ? header[0] : header;
     if (id === undefined) return;
     this.requestIds.push(id);
     if (this.requestIds.length > REQUEST_ID_RING_SIZE) this.requestIds.shift();
+  }
+}
+
+/** How a wait for a service slot ended. */
+type Admission = 'admitted' | 'expired' | 'gone';
+
+/**
+ * A group's service slots: a counting semaphore with a FIFO queue whose limit
+ * is read at each admission (0: unlimited). Every request takes a slot, with
+ * or without a limit, so a limit set later counts those already in service.
+ */
+class ServiceSlots {
+  private busy = 0;
+  /** Grant callbacks of the waiters; a Set keeps FIFO order and drops a leaver from the middle. */
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    private readonly capacity: () => number,
+    private readonly onQueueChange: (queued: number) => void,
+  ) {}
+
+  /** Takes a slot when one is free and nobody waits (no jumping the queue). */
+  tryTake(): boolean {
+    if (this.waiters.size > 0 || !this.hasRoom()) return false;
+    this.busy++;
+    return true;
+  }
+
+  /** Queues for a slot: admitted, `maxWaitMs` passed first (undefined: no limit), or `signal` aborted first. */
+  wait(maxWaitMs: number | undefined, signal: AbortSignal): Promise<Admission> {
+    if (signal.aborted) return Promise.resolve('gone');
+    return new Promise((resolve) => {
+      const leave = (admission: Admission): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', gone);
+        this.waiters.delete(grant);
+        this.onQueueChange(this.waiters.size);
+        resolve(admission);
+      };
+      const grant = (): void => {
+        this.busy++;
+        leave('admitted');
+      };
+      const gone = (): void => {
+        leave('gone');
+      };
+      const timer =
+        maxWaitMs === undefined
+          ? undefined
+          : setTimeout(() => {
+              leave('expired');
+            }, maxWaitMs);
+      signal.addEventListener('abort', gone, { once: true });
+      this.waiters.add(grant);
+      this.onQueueChange(this.waiters.size);
+    });
+  }
+
+  release(): void {
+    this.busy--;
+    this.admit();
+  }
+
+  /** Hands free slots to the oldest waiters; called on every release and knob change. */
+  admit(): void {
+    // Deleting the visited entry (grant -> leave) while iterating a Set is safe.
+    for (const grant of this.waiters) {
+      if (!this.hasRoom()) return;
+      grant();
+    }
+  }
+
+  private hasRoom(): boolean {
+    const capacity = this.capacity();
+    return capacity === 0 || this.busy < capacity;
+  }
+}
+
+/**
+ * Waits the latency `delayMs` in a slot taken from `slots`, then frees it:
+ * 'cutoff' after only `leftMs` when the deadline leaves less (undefined: no
+ * deadline), 'gone' as soon as `signal` aborts.
+ */
+async function serveInSlot(
+  slots: ServiceSlots,
+  delayMs: number,
+  leftMs: number | undefined,
+  signal: AbortSignal,
+): Promise<'served' | 'cutoff' | 'gone'> {
+  const cutoffMs = leftMs !== undefined && delayMs > leftMs ? leftMs : undefined;
+  try {
+    if ((cutoffMs !== undefined || delayMs > 0) && !(await pause(cutoffMs ?? delayMs, signal))) return 'gone';
+    return cutoffMs === undefined ? 'served' : 'cutoff';
+  } finally {
+    slots.release();
   }
 }
 
@@ -394,17 +561,24 @@ const boolean =
   (value) =>
     typeof value === 'boolean' ? undefined : `${name} must be true or false`;
 
+const probability =
+  (name: string): KnobRule =>
+  (value) =>
+    typeof value === 'number' && value >= 0 && value <= 1 ? undefined : `${name} must be a number between 0 and 1`;
+
 const KNOB_RULES: Record<keyof FaultKnobs, KnobRule> = {
   latencyMs: integer('latencyMs', 0, MAX_DELAY_MS),
+  tailRate: probability('tailRate'),
+  tailLatencyMs: integer('tailLatencyMs', 0, MAX_DELAY_MS),
   jitterMs: integer('jitterMs', 0, MAX_DELAY_MS),
-  errorRate: (value) =>
-    typeof value === 'number' && value >= 0 && value <= 1 ? undefined : 'errorRate must be a number between 0 and 1',
+  errorRate: probability('errorRate'),
   errorStatus: integer('errorStatus', 400, 599),
   retryAfterS: (value) =>
     value === null ? undefined : integer('retryAfterS', 0, 86_400)(value)?.concat(', or null for none'),
   outage: boolean('outage'),
   reset: boolean('reset'),
   slowDripMs: integer('slowDripMs', 0, MAX_DELAY_MS),
+  capacity: integer('capacity', 0, MAX_CAPACITY),
   seed: integer('seed', 0, 0xffff_ffff),
 };
 
@@ -443,6 +617,11 @@ function mulberry32(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** The tail generator of a group: its own sequence, so tail knobs leave the jitter and error draws alone. */
+function tailGenerator(seed: number): () => number {
+  return mulberry32((seed ^ TAIL_SEED_SALT) >>> 0);
 }
 
 /** murmur3's finaliser: spreads nearby ids over the whole 32-bit range. */
