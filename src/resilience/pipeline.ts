@@ -2,7 +2,12 @@ import { exponentialBackoff } from './backoff.js';
 import { BulkheadPolicy, type BulkheadSnapshot } from './bulkhead.policy.js';
 import { CircuitBreakerPolicy, type CircuitBreakerSnapshot } from './circuit-breaker.policy.js';
 import { NEVER_ABORTED, type Policy, type PolicyContext } from './policy.js';
-import { isBulkheadRejectedError, isCancelledError, isRateLimitedError } from './resilience.errors.js';
+import {
+  isBulkheadRejectedError,
+  isCancelledError,
+  isConcurrencyLimitError,
+  isRateLimitedError,
+} from './resilience.errors.js';
 import { RetryBudget, type RetryBudgetSnapshot } from './retry-budget.js';
 import { RetryPolicy } from './retry.policy.js';
 import { SharedTimeouts } from './shared-timeouts.js';
@@ -57,7 +62,14 @@ const statusOf = (error: unknown): number | undefined => {
  * dependency answered correctly (4xx other than 408 and 429).
  */
 export function countsAgainstDependency(error: unknown): boolean {
-  if (isCancelledError(error) || isBulkheadRejectedError(error) || isRateLimitedError(error)) return false;
+  if (
+    isCancelledError(error) ||
+    isBulkheadRejectedError(error) ||
+    isConcurrencyLimitError(error) ||
+    isRateLimitedError(error)
+  ) {
+    return false;
+  }
   const status = statusOf(error);
   return !(status !== undefined && status >= 400 && status < 500 && status !== 408 && status !== 429);
 }
