@@ -3,9 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals
 import { countsAgainstDependency, ResiliencePipeline, type PipelineSettings } from './pipeline.js';
 import {
   BrokenCircuitError,
+  BulkheadRejectedError,
   CancelledError,
+  ConcurrencyLimitError,
   isBrokenCircuitError,
   isTimeoutError,
+  RateLimitedError,
   TimeoutError,
 } from './resilience.errors.js';
 import type { TimeoutEvent } from './timeout.policy.js';
@@ -141,6 +144,9 @@ describe('countsAgainstDependency', () => {
     [Object.assign(new Error('x'), { status: 404 }), false],
     [Object.assign(new Error('x'), { statusCode: 400 }), false],
     [new CancelledError('p', 'gone'), false],
+    [new BulkheadRejectedError('p', 'full', 10), false],
+    [new ConcurrencyLimitError('p', 8, 40), false],
+    [new RateLimitedError('p', 10), false],
   ])('%p -> %p', (error, expected) => {
     expect(countsAgainstDependency(error)).toBe(expected);
   });

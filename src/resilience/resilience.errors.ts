@@ -32,6 +32,21 @@ export class BulkheadRejectedError extends Error {
   }
 }
 
+/** The adaptive concurrency limit is reached: the call was shed at once, without queueing. */
+export class ConcurrencyLimitError extends Error {
+  override readonly name = 'ConcurrencyLimitError';
+  readonly isConcurrencyLimitError = true;
+  constructor(
+    readonly policy: string,
+    /** The limit in force when the call was shed. */
+    readonly limit: number,
+    /** About one no-load call time, when a slot likely frees; 1 s while that is unknown. */
+    readonly retryAfterMs: number,
+  ) {
+    super(`concurrency limit of ${policy} reached (${String(limit)} in flight)`);
+  }
+}
+
 /** The token bucket is empty; `retryAfterMs` says when the next token arrives. */
 export class RateLimitedError extends Error {
   override readonly name = 'RateLimitedError';
@@ -75,6 +90,7 @@ const brand = (error: unknown, field: string): boolean =>
 
 export const isBrokenCircuitError = (e: unknown): e is BrokenCircuitError => brand(e, 'isBrokenCircuitError');
 export const isBulkheadRejectedError = (e: unknown): e is BulkheadRejectedError => brand(e, 'isBulkheadRejectedError');
+export const isConcurrencyLimitError = (e: unknown): e is ConcurrencyLimitError => brand(e, 'isConcurrencyLimitError');
 export const isRateLimitedError = (e: unknown): e is RateLimitedError => brand(e, 'isRateLimitedError');
 export const isTimeoutError = (e: unknown): e is TimeoutError => brand(e, 'isTimeoutError');
 export const isCancelledError = (e: unknown): e is CancelledError => brand(e, 'isCancelledError');

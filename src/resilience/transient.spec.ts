@@ -3,6 +3,7 @@ import {
   BrokenCircuitError,
   BulkheadRejectedError,
   CancelledError,
+  ConcurrencyLimitError,
   RateLimitedError,
   TimeoutError,
 } from './resilience.errors.js';
@@ -64,6 +65,7 @@ describe('classifyFailure', () => {
     ['CancelledError', new CancelledError('users', 'client gone')],
     ['BrokenCircuitError', new BrokenCircuitError('users', 1_000)],
     ['BulkheadRejectedError', new BulkheadRejectedError('users', 'full', 10)],
+    ['ConcurrencyLimitError', new ConcurrencyLimitError('users', 8, 40)],
     ['RateLimitedError', new RateLimitedError('users', 10)],
     ['AbortError', new DOMException('This operation was aborted', 'AbortError')],
   ])("%s (another policy's or the caller's decision) is not transient", (_, error) => {

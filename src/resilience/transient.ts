@@ -2,6 +2,7 @@ import {
   isBrokenCircuitError,
   isBulkheadRejectedError,
   isCancelledError,
+  isConcurrencyLimitError,
   isRateLimitedError,
   isTimeoutError,
 } from './resilience.errors.js';
@@ -69,8 +70,9 @@ const MAX_CAUSE_DEPTH = 5;
  * will fail again; 500 is usually a bug on the server and retrying multiplies
  * load on it), a `TimeoutError` of scope `deadline` (no time is left), the
  * caller's cancellation, and the rejections of the other policies (open
- * circuit, full bulkhead, rate limit): retrying those from here would just
- * hammer a protection that already said no. Unknown errors are not transient.
+ * circuit, full bulkhead, concurrency limit, rate limit): retrying those from
+ * here would just hammer a protection that already said no. Unknown errors
+ * are not transient.
  *
  * @param nowMs wall-clock time used to turn an HTTP-date Retry-After into a delay.
  * @example
@@ -86,6 +88,7 @@ export function classifyFailure(error: unknown, nowMs: number = Date.now()): Fai
     isCancelledError(error) ||
     isBrokenCircuitError(error) ||
     isBulkheadRejectedError(error) ||
+    isConcurrencyLimitError(error) ||
     isRateLimitedError(error) ||
     isAbortError(error)
   ) {
