@@ -24,10 +24,11 @@
 //
 //   npm run bench:tail                 (builds first; about 4 min here)
 //   node bench/tail.bench.mjs --seconds 20 --rate 200 --reps 3 [--only hedging,adaptive,shared] [--no-write]
-/* global fetch, setTimeout */
+/* global fetch */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -286,7 +287,11 @@ async function adaptive(ctx, sim) {
     ['2x capacity, static bulkhead (100)', {}, overload],
     ['2x capacity, adaptive', { CONCURRENCY: 'adaptive' }, overload],
   ]) {
-    const service = await startService(ctx, { ...extra, POSTS_HEDGE_ENABLED: 'false', COMMENTS_HEDGE_ENABLED: 'false' });
+    const service = await startService(ctx, {
+      ...extra,
+      POSTS_HEDGE_ENABLED: 'false',
+      COMMENTS_HEDGE_ENABLED: 'false',
+    });
     try {
       const ids = await createUsers(service);
       await sim.reset();

@@ -1,5 +1,12 @@
 import type { z } from 'zod';
-import { DEPENDENCIES, POLICY_SETTINGS, type Dependency, type Env, type PolicySetting, type PolicyValue } from './env.schema.js';
+import {
+  DEPENDENCIES,
+  POLICY_SETTINGS,
+  type Dependency,
+  type Env,
+  type PolicySetting,
+  type PolicyValue,
+} from './env.schema.js';
 
 /** Defaults that differ for one dependency (its prefixed variable still wins). */
 const DEPENDENCY_DEFAULTS: Partial<Record<Dependency, Partial<PolicySettings>>> = {

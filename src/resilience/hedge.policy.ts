@@ -186,13 +186,16 @@ export class HedgePolicy implements Policy {
         clearTimeout(timer);
         for (const leg of legs) {
           leg.link.dispose();
-          if (leg !== outcome.leg) leg.controller.abort(new CancelledError(this.name, 'another attempt answered first'));
+          if (leg !== outcome.leg)
+            leg.controller.abort(new CancelledError(this.name, 'another attempt answered first'));
         }
         if (outcome.ok) {
           this.latencies?.record(this.clock.now() - started);
           if (outcome.leg !== legs[0] && this.wins.hasListeners) this.wins.emit({ name: this.name });
           resolve(outcome.value);
         } else {
+          // The attempt's own error, whatever it is: this policy adds no error of its own.
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
           reject((firstFailure ?? outcome).error);
         }
       };
@@ -200,7 +203,10 @@ export class HedgePolicy implements Policy {
       const onOutcome = (outcome: Outcome<T>): void => {
         if (settled) return;
         pending--;
-        if (outcome.ok) return finish(outcome);
+        if (outcome.ok) {
+          finish(outcome);
+          return;
+        }
         if (outcome.leg === legs[0]) firstFailure = outcome;
         // Failed before the delay (nothing to hedge for), or both failed; else the other may still answer.
         if (pending === 0) finish(outcome);
@@ -232,8 +238,14 @@ export class HedgePolicy implements Policy {
         () => {
           timer = undefined;
           if (settled || signal.aborted) return;
-          if (!this.canHedge()) return this.skipped('not_allowed');
-          if (!this.budget.tryAcquireRetry()) return this.skipped('budget_exhausted');
+          if (!this.canHedge()) {
+            this.skipped('not_allowed');
+            return;
+          }
+          if (!this.budget.tryAcquireRetry()) {
+            this.skipped('budget_exhausted');
+            return;
+          }
           if (this.hedges.hasListeners) this.hedges.emit({ name: this.name, delayMs: this.clock.now() - started });
           start();
         },

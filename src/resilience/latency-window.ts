@@ -35,7 +35,8 @@ export class LatencyWindow {
 
   constructor(options: LatencyWindowOptions) {
     const { quantile, size = 512, minSamples = 20, recomputeEvery = 32 } = options;
-    if (!(quantile > 0 && quantile < 1)) throw new RangeError(`quantile must be within (0, 1), got ${String(quantile)}`);
+    if (!(quantile > 0 && quantile < 1))
+      throw new RangeError(`quantile must be within (0, 1), got ${String(quantile)}`);
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`size must be an integer >= 1, got ${String(size)}`);
     if (!Number.isInteger(minSamples) || minSamples < 1 || minSamples > size) {
       throw new RangeError(`minSamples must be an integer within 1..size, got ${String(minSamples)}`);

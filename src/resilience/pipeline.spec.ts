@@ -415,3 +415,89 @@ describe('ResiliencePipeline: a caller whose own deadline comes first (abortsAt)
     expect(jest.getTimerCount()).toBe(0);
   });
 });
+
+describe('ResiliencePipeline with hedging and the adaptive limit', () => {
+  const slowThenFast = () => {
+    const signals: AbortSignal[] = [];
+    const fn = ({ signal }: { signal: AbortSignal }) => {
+      signals.push(signal);
+      const ms = signals.length === 1 ? 40 : 5;
+      return new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          resolve(signals.length === 1 ? 'first' : `leg ${String(signals.indexOf(signal) + 1)}`);
+        }, ms);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(signal.reason as Error);
+        });
+      });
+    };
+    return { fn, signals };
+  };
+
+  it('hedges an idempotent call past the delay, inside the attempt timeout', async () => {
+    const pipeline = new ResiliencePipeline('p', { ...settings, hedge: { delayMs: 10, budgetPercent: 100 } });
+    const { fn, signals } = slowThenFast();
+    const result = pipeline.execute(fn);
+    await jest.advanceTimersByTimeAsync(20);
+    await expect(result).resolves.toBe('leg 2');
+    expect(signals).toHaveLength(2);
+    expect(signals[0]?.aborted).toBe(true);
+    expect(pipeline.snapshot().hedge?.budget).toMatchObject({ calls: 1, hedges: 1 });
+    expect(jest.getTimerCount()).toBe(0);
+  });
+
+  it('never hedges a call that must not be repeated (executeOnce)', async () => {
+    const pipeline = new ResiliencePipeline('p', { ...settings, hedge: { delayMs: 10, budgetPercent: 100 } });
+    const { fn, signals } = slowThenFast();
+    const result = pipeline.executeOnce(fn);
+    await jest.advanceTimersByTimeAsync(45);
+    await expect(result).resolves.toBe('first');
+    expect(signals).toHaveLength(1);
+  });
+
+  it('sends no hedge while the breaker is half-open', async () => {
+    const pipeline = new ResiliencePipeline('p', {
+      ...settings,
+      retryMaxAttempts: 1,
+      hedge: { delayMs: 10, budgetPercent: 100 },
+    });
+    for (let i = 0; i < 2; i++) await pipeline.execute(() => Promise.reject(unavailable())).catch(() => undefined);
+    expect(pipeline.breaker.state).toBe('open');
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(pipeline.breaker.state).toBe('half-open');
+    const { fn, signals } = slowThenFast();
+    const probe = pipeline.execute(fn);
+    await jest.advanceTimersByTimeAsync(45);
+    await expect(probe).resolves.toBe('first');
+    expect(signals).toHaveLength(1);
+    expect(pipeline.breaker.state).toBe('closed');
+  });
+
+  it('admits calls through the learnt limit instead of the bulkhead, refusing the excess at once', async () => {
+    const pipeline = new ResiliencePipeline('p', {
+      ...settings,
+      bulkheadMaxConcurrent: 1,
+      bulkheadMaxQueue: 0,
+      adaptiveConcurrency: {
+        minLimit: 3,
+        maxLimit: 50,
+        initialLimit: 10,
+        smoothing: 0.2,
+        tolerance: 1.5,
+        windowMs: 100,
+        probeIntervalMs: 60_000,
+      },
+    });
+    expect(pipeline.snapshot()).toMatchObject({ concurrency: 'adaptive', adaptiveLimit: { limit: 3 } });
+    // While no-load latency is unknown, the limit is its minimum: three run, the fourth is refused.
+    const running = Array.from({ length: 3 }, () =>
+      pipeline.execute(({ signal }) => hang(signal)).catch((e: unknown) => e),
+    );
+    await expect(pipeline.execute(() => 'never')).rejects.toBeInstanceOf(ConcurrencyLimitError);
+    expect(pipeline.bulkhead.snapshot().active).toBe(0); // the bulkhead is not in the way
+    await jest.advanceTimersByTimeAsync(1100); // the deadline ends them
+    expect((await Promise.all(running)).every(isTimeoutError)).toBe(true);
+    expect(pipeline.snapshot().adaptiveLimit?.inFlight).toBe(0);
+  });
+});

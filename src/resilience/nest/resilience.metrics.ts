@@ -107,7 +107,8 @@ export class ResilienceMetrics {
       labelNames: ['policy'] as const,
       registers: [registry],
       collect() {
-        for (const p of pipelines) if (p.limiter !== undefined) this.set({ policy: p.name }, p.limiter.snapshot().limit);
+        for (const p of pipelines)
+          if (p.limiter !== undefined) this.set({ policy: p.name }, p.limiter.snapshot().limit);
       },
     });
     new Gauge({
