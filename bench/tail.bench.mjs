@@ -54,7 +54,8 @@ const REPS = Number(args.reps);
 const ONLY = new Set(args.only.split(',').map((s) => s.trim()));
 const HEADING = '## Tail latency and overload: hedging, adaptive limits, shared breakers';
 const ADMIN_TOKEN = `bench-admin-${Math.random().toString(36).slice(2)}-token`;
-const USERS = 50;
+// Enough that no two requests in flight ask for the same user: no round is shared (single flight).
+const USERS = 2000;
 const log = (...parts) => console.error(`[tail] ${parts.join(' ')}`);
 const cleanups = [];
 
@@ -160,17 +161,23 @@ async function startService(ctx, extra) {
   return service;
 }
 
-/** Creates USERS users (a fresh embedded database has none; an external one is shared). */
+/** Creates USERS users (a fresh embedded database has none; an external one is shared), 50 at a time. */
 async function createUsers(service) {
   const ids = [];
-  for (let i = 0; i < USERS; i++) {
-    const res = await fetch(`${service.base}/users`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
-      body: JSON.stringify({ name: `Tail ${i}`, email: `tail-${i}-${Date.now()}-${Math.random()}@example.org` }),
+  for (let i = 0; i < USERS; i += 50) {
+    const batch = Array.from({ length: Math.min(50, USERS - i) }, async (_, j) => {
+      const res = await fetch(`${service.base}/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({
+          name: `Tail ${i + j}`,
+          email: `tail-${i + j}-${Date.now()}-${Math.random()}@example.org`,
+        }),
+      });
+      if (res.status !== 201) throw new Error(`POST /users answered ${res.status}`);
+      return (await res.json()).id;
     });
-    if (res.status !== 201) throw new Error(`POST /users answered ${res.status}`);
-    ids.push((await res.json()).id);
+    ids.push(...(await Promise.all(batch)));
   }
   return ids;
 }
@@ -227,8 +234,9 @@ async function openLoop(service, ids, rate, seconds) {
     p99: rank(99),
     p999: rank(99.9),
     max: latencies.at(-1) ?? NaN,
-    postsGoodput: postsServed / seconds,
-    commentsGoodput: commentsServed / seconds,
+    // Over the time the answers took to come, not the time they took to be sent.
+    postsGoodput: postsServed / elapsedS,
+    commentsGoodput: commentsServed / elapsedS,
     elapsedS,
     cpuUsPerRequest: (cpuMs * 1000) / total,
   };
@@ -299,7 +307,18 @@ async function adaptive(ctx, sim) {
       await openLoop(service, ids, rate, WARMUP);
       await sim.reset();
       await sim.faults({ latencyMs: SERVICE_MS, capacity: CAPACITY });
+      const trace = [];
+      let running = true;
+      const poller = (async () => {
+        while (running) {
+          const limit = (await service.resilience()).find((p) => p.name === 'posts')?.adaptiveLimit;
+          if (limit !== undefined) trace.push({ limit: limit.limit, noLoadMs: limit.noLoadMs, rttMs: limit.lastRttMs });
+          await sleep(1000);
+        }
+      })();
       const result = await openLoop(service, ids, rate, SECONDS);
+      running = false;
+      await poller;
       const posts = (await service.resilience()).find((p) => p.name === 'posts');
       const { stats } = await sim.state();
       runs[label] = {
@@ -308,6 +327,7 @@ async function adaptive(ctx, sim) {
         limit: posts?.adaptiveLimit?.limit,
         noLoadMs: posts?.adaptiveLimit?.noLoadMs,
         upstreamMaxQueued: stats.posts.maxQueued,
+        trace,
       };
       log(`adaptive, ${label}: p99 ${ms(result.p99)}, posts goodput ${result.postsGoodput.toFixed(0)}/s`);
     } finally {
@@ -318,46 +338,63 @@ async function adaptive(ctx, sim) {
 }
 
 // ---- 3. shared breakers ---------------------------------------------------------
+const SHARED_TRAFFIC = [
+  { label: 'equal traffic (100/s each)', rates: [100, 100] },
+  { label: 'uneven traffic (100/s and 10/s)', rates: [100, 10] },
+];
+
 async function shared(ctx, sim, redisUrl) {
-  const runs = { local: [], shared: [] };
-  for (let rep = 0; rep < REPS; rep++) {
-    for (const mode of ['local', 'shared']) {
-      const env = {
-        REDIS_URL: redisUrl,
-        REDIS_KEY_PREFIX: `bench-tail-${process.pid}-${rep}-${mode}:`,
-        POSTS_BREAKER_SHARED: mode === 'shared' ? 'true' : 'false',
-        POSTS_HEDGE_ENABLED: 'false',
-      };
-      const services = [await startService(ctx, env), await startService(ctx, env)];
-      try {
-        const ids = await createUsers(services[0]);
-        // Embedded, each has a database of its own: the same ids exist in both.
-        if (ctx.databaseUrl === undefined) await createUsers(services[1]);
-        await sim.reset();
-        // Steady traffic on both, then the outage.
-        const loads = services.map((s) => openLoop(s, ids, 100, WARMUP + 4));
-        await sleep(WARMUP * 1000);
-        const before = (await sim.state()).stats.posts.requests;
-        await sim.posts({ outage: true });
-        const switched = performance.now();
-        let allOpenAt;
-        while (performance.now() - switched < 3000) {
-          const states = await Promise.all(
-            services.map(async (s) => (await s.resilience()).find((p) => p.name === 'posts')?.breaker.state),
-          );
-          if (states.every((state) => state === 'open')) {
-            allOpenAt = performance.now() - switched;
-            break;
+  // Each instance calls its own simulator, so the calls each one sent are counted apart.
+  const sims = [sim, await startSimulator()];
+  const runs = [];
+  for (const traffic of SHARED_TRAFFIC) {
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const mode of ['local', 'shared']) {
+        const env = {
+          REDIS_URL: redisUrl,
+          REDIS_KEY_PREFIX: `bench-tail-${process.pid}-${runs.length}:`,
+          POSTS_BREAKER_SHARED: mode === 'shared' ? 'true' : 'false',
+          POSTS_HEDGE_ENABLED: 'false',
+        };
+        const services = await Promise.all(
+          sims.map((own) => startService(ctx, { ...env, POSTS_SERVICE_URL: own.url, COMMENTS_SERVICE_URL: own.url })),
+        );
+        try {
+          const ids = await createUsers(services[0]);
+          // Embedded, each has a database of its own: the same ids exist in both.
+          if (ctx.databaseUrl === undefined) await createUsers(services[1]);
+          await Promise.all(sims.map((own) => own.reset()));
+          // Steady traffic on both, then the outage on both simulators at once.
+          const loads = services.map((s, n) => openLoop(s, ids, traffic.rates[n], WARMUP + 3));
+          await sleep(WARMUP * 1000);
+          const postsCalls = async () => Promise.all(sims.map(async (own) => (await own.state()).stats.posts.requests));
+          const seen = await postsCalls();
+          await Promise.all(sims.map((own) => own.posts({ outage: true })));
+          const switched = performance.now();
+          const openedAt = [undefined, undefined];
+          let atOpen;
+          while (performance.now() - switched < 3000) {
+            const states = await Promise.all(
+              services.map(async (s) => (await s.resilience()).find((p) => p.name === 'posts')?.breaker.state),
+            );
+            states.forEach((state, n) => {
+              if (state === 'open' && openedAt[n] === undefined) openedAt[n] = performance.now() - switched;
+            });
+            if (states.every((state) => state === 'open')) {
+              atOpen = (await postsCalls()).map((n, i) => n - (seen[i] ?? 0));
+              break;
+            }
+            await sleep(5);
           }
-          await sleep(5);
+          await Promise.all(loads);
+          const run = { traffic: traffic.label, mode, a: atOpen?.[0] ?? NaN, b: atOpen?.[1] ?? NaN, openedAt };
+          runs.push(run);
+          log(
+            `shared breakers, ${traffic.label}, ${mode} #${rep + 1}: ${run.a} + ${run.b} calls until both open (a at ${ms(openedAt[0])}, b at ${ms(openedAt[1])})`,
+          );
+        } finally {
+          await Promise.all(services.map((s) => s.stop()));
         }
-        const atOpen = (await sim.state()).stats.posts.requests - before;
-        await Promise.all(loads);
-        const total = (await sim.state()).stats.posts.requests - before;
-        runs[mode].push({ callsUntilAllOpen: atOpen, callsInRun: total, allOpenAfterMs: allOpenAt });
-        log(`shared breakers, ${mode} #${rep + 1}: ${atOpen} calls until all open, ${total} in the run`);
-      } finally {
-        await Promise.all(services.map((s) => s.stop()));
       }
     }
   }
@@ -418,28 +455,37 @@ function section(results, ctx) {
   }
   const s = results.shared;
   if (s !== undefined) {
-    if (s.skipped !== undefined) {
+    if (!Array.isArray(s)) {
       lines.push('### Shared breakers', '', `Skipped: ${s.skipped}.`, '');
     } else {
       const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-      const row = (mode) => {
-        const calls = s[mode].map((r) => r.callsUntilAllOpen);
-        const after = s[mode].map((r) => r.allOpenAfterMs).filter((x) => x !== undefined);
-        return `| ${mode === 'shared' ? 'shared (BREAKER_SHARED=true, as shipped)' : 'local (BREAKER_SHARED=false)'} | ${calls.join(', ')} | ${median(calls)} | ${after.length === 0 ? 'n/a' : ms(median(after))} | ${s[mode].map((r) => r.callsInRun).join(', ')} |`;
-      };
-      const local = median(s.local.map((r) => r.callsUntilAllOpen));
-      const sharedCalls = median(s.shared.map((r) => r.callsUntilAllOpen));
       lines.push(
-        '### Shared breakers: two instances, 100 profiles/s each, posts switched to a full outage',
+        '### Shared breakers: two instances (a, b) on one Redis, posts switched to a full outage',
         '',
-        'Each instance opens after 5 consecutive failed calls (`BREAKER_FAILURES`, default), each call up to 3 attempts within the retry budget.',
+        "Calls that reached the dead upstream from the outage until both instances' breakers were open (each instance calls a simulator of its own, both switched at once, so each one's calls are counted apart). Each breaker opens after 5 consecutive failed calls (`BREAKER_FAILURES`), each call up to 3 attempts within the retry budget; a call in flight stops retrying once its breaker is open.",
         '',
-        '| | calls to the dead upstream until both are open (per run) | median | both open after (median) | calls in the whole 4 s outage |',
-        '| --- | --- | --- | --- | --- |',
-        row('local'),
-        row('shared'),
+        '| traffic | breakers | calls from a, b per run | total (median) | a open after | b open after (median) |',
+        '| --- | --- | --- | --- | --- | --- |',
+      );
+      const summary = [];
+      for (const { label } of SHARED_TRAFFIC) {
+        for (const mode of ['local', 'shared']) {
+          const mine = s.filter((r) => r.traffic === label && r.mode === mode);
+          const total = median(mine.map((r) => r.a + r.b));
+          summary.push({ label, mode, total, a: median(mine.map((r) => r.a)) });
+          lines.push(
+            `| ${label} | ${mode === 'shared' ? 'shared (as shipped)' : 'local (BREAKER_SHARED=false)'} | ${mine.map((r) => `${r.a} + ${r.b}`).join(', ')} | ${total} | ${ms(median(mine.map((r) => r.openedAt[0] ?? NaN)))} | ${ms(median(mine.map((r) => r.openedAt[1] ?? NaN)))} |`,
+          );
+        }
+      }
+      const text = SHARED_TRAFFIC.map(({ label }) => {
+        const local = summary.find((x) => x.label === label && x.mode === 'local');
+        const sh = summary.find((x) => x.label === label && x.mode === 'shared');
+        return `${label}: ${sh.total} shared vs ${local.total} local (${(local.total / sh.total).toFixed(2)}x)`;
+      }).join('; ');
+      lines.push(
         '',
-        `Goal: at most one instance's threshold plus what is in flight, against about twice that with local breakers. Measured (medians): ${sharedCalls} shared vs ${local} local (${(local / sharedCalls).toFixed(1)}x).`,
+        `Goal: at most one instance's threshold plus what is in flight, against about twice that with local breakers. Measured (medians): ${text}.`,
         '',
       );
     }

@@ -169,6 +169,17 @@ describe('HedgePolicy', () => {
     });
   });
 
+  it('learns from the winning attempt’s own time, so hedges that win do not push the delay up', async () => {
+    const { hedge, hedges } = setup({ delayMs: undefined });
+    for (let i = 0; i < 40; i++) await settle(hedge.execute(legs(after(10, 'ok')).fn), 20);
+    const learnt = hedge.delayMs ?? 0;
+    expect(learnt).toBe(10);
+    // A run of slow first attempts, each rescued by a 10 ms hedge: the call answers at delay + 10 ms.
+    for (let i = 0; i < 100; i++) await settle(hedge.execute(legs(after(500, 'slow'), after(10, 'hedged')).fn), 30);
+    expect(hedges).toHaveLength(100);
+    expect(hedge.delayMs).toBe(learnt);
+  });
+
   it('a caller abort aborts both attempts with the caller’s reason', async () => {
     const { hedge } = setup();
     const caller = new AbortController();

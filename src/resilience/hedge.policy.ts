@@ -58,7 +58,7 @@ export interface HedgeSnapshot {
   };
 }
 
-const noop = (): undefined => undefined;
+const NO_LINK = { dispose: (): undefined => undefined };
 
 type Outcome<T> = { readonly leg: Leg; readonly ok: true; readonly value: T } | FailedOutcome;
 interface FailedOutcome {
@@ -71,6 +71,8 @@ interface FailedOutcome {
 interface Leg {
   readonly controller: AbortController;
   readonly link: { dispose(): void };
+  /** Clock time the attempt started. */
+  readonly startedAt: number;
 }
 
 /**
@@ -88,8 +90,8 @@ interface Leg {
  * - A failure of the first attempt before the delay fails the call at once (a
  *   retry policy outside decides what next); after the hedge was sent, the call
  *   fails only when both have failed, with the first attempt's error.
- * - The answer time of every call (when its winner answered) feeds the
- *   adaptive delay.
+ * - The answer time of each call's winning attempt, from that attempt's
+ *   start, feeds the adaptive delay.
  * - Without a hedge the call costs one controller linked to the caller's
  *   signal and one timer, both gone when it settles.
  *
@@ -190,7 +192,10 @@ export class HedgePolicy implements Policy {
             leg.controller.abort(new CancelledError(this.name, 'another attempt answered first'));
         }
         if (outcome.ok) {
-          this.latencies?.record(this.clock.now() - started);
+          // The winner's own answer time: a loser aborted by a hedge that won says nothing about the
+          // dependency's usual answer times, and counting the wait for the hedge in would push the
+          // delay up by itself.
+          this.latencies?.record(this.clock.now() - outcome.leg.startedAt);
           if (outcome.leg !== legs[0] && this.wins.hasListeners) this.wins.emit({ name: this.name });
           resolve(outcome.value);
         } else {
@@ -214,23 +219,31 @@ export class HedgePolicy implements Policy {
 
       const start = (): void => {
         const controller = new AbortController();
-        const link = onAbort(signal, () => {
-          controller.abort(signal.reason);
-        });
-        const leg: Leg = { controller, link };
+        const link =
+          signal === NEVER_ABORTED
+            ? NO_LINK
+            : onAbort(signal, () => {
+                controller.abort(signal.reason);
+              });
+        const leg: Leg = { controller, link, startedAt: this.clock.now() };
         legs.push(leg);
         pending++;
-        Promise.resolve()
-          .then(() => fn({ signal: controller.signal }))
-          .then(
-            (value) => {
-              onOutcome({ leg, ok: true, value });
-            },
-            (error: unknown) => {
-              onOutcome({ leg, ok: false, error });
-            },
-          )
-          .catch(noop);
+        let work: Promise<T>;
+        try {
+          work = Promise.resolve(fn({ signal: controller.signal }));
+        } catch (error) {
+          // A synchronous throw of fn, passed on as it is.
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          work = Promise.reject(error);
+        }
+        work.then(
+          (value) => {
+            onOutcome({ leg, ok: true, value });
+          },
+          (error: unknown) => {
+            onOutcome({ leg, ok: false, error });
+          },
+        );
       };
 
       start();

@@ -474,6 +474,25 @@ describe('ResiliencePipeline with hedging and the adaptive limit', () => {
     expect(pipeline.breaker.state).toBe('closed');
   });
 
+  it('stops retrying calls in flight once the breaker opens (here: opened by another instance)', async () => {
+    const pipeline = new ResiliencePipeline('p', { ...settings, retryBaseDelayMs: 100, retryMaxDelayMs: 100 });
+    let attempts = 0;
+    const failing = () => {
+      attempts++;
+      return Promise.reject(unavailable());
+    };
+    // Ten calls fail their first attempt together and wait to retry.
+    const calls = Array.from({ length: 10 }, () => pipeline.execute(failing).catch((e: unknown) => e));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(attempts).toBe(10);
+    expect(pipeline.breaker.applyRemote('open')).toBe(true);
+    await jest.advanceTimersByTimeAsync(500);
+    const errors = await Promise.all(calls);
+    // Without the check, each would have gone on to its second and third attempts.
+    expect(attempts).toBe(10);
+    expect(errors.every((e) => (e as { status?: number }).status === 503)).toBe(true);
+  });
+
   it('admits calls through the learnt limit instead of the bulkhead, refusing the excess at once', async () => {
     const pipeline = new ResiliencePipeline('p', {
       ...settings,

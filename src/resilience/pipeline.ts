@@ -158,6 +158,8 @@ export class ResiliencePipeline implements Policy {
         jitter: 'full',
       }),
       budget: this.budget,
+      // Calls in flight when the breaker opens stop retrying into it.
+      canRetry: () => this.breaker.state === 'closed',
     });
     this.attemptTimeout = new TimeoutPolicy({ name, timeoutMs: settings.timeoutMs, scope: 'attempt' });
     this.retryOnce = this.retry.withIdempotency(false);

@@ -294,6 +294,28 @@ describe('RetryPolicy: limits', () => {
     expect(giveUps).toEqual([{ name: 'users-api', attempts: 1, error, reason: 'budget_exhausted' }]);
   });
 
+  it('gives up when canRetry says no, before the backoff and after it', async () => {
+    let allowed = false;
+    const { retry, giveUps } = policy({ canRetry: () => allowed, backoff: () => 100 });
+    const error = httpError(503);
+    const fn = failing(error);
+    await expect(retry.execute(fn)).rejects.toBe(error);
+    expect(fn).toHaveBeenCalledTimes(1);
+    expect(giveUps).toEqual([{ name: 'users-api', attempts: 1, error, reason: 'not_allowed' }]);
+
+    // Allowed when the failure came, refused by the time the backoff is over (a breaker opened meanwhile).
+    allowed = true;
+    const later = failing(error);
+    const outcome = track(retry.execute(later));
+    await jest.advanceTimersByTimeAsync(50);
+    allowed = false;
+    await jest.advanceTimersByTimeAsync(50);
+    await outcome.done;
+    expect(outcome.state).toMatchObject({ rejected: true, error });
+    expect(later).toHaveBeenCalledTimes(1);
+    expect(giveUps.at(-1)).toMatchObject({ attempts: 1, reason: 'not_allowed' });
+  });
+
   it('does not spend the budget on failures it would not retry anyway', async () => {
     const budget = new RetryBudget({ ratio: 1 });
     const { retry } = policy({ budget, maxAttempts: 1 });

@@ -6,7 +6,7 @@ import { classifyFailure, type FailureClassification } from './transient.js';
 
 /** Why a failed call was not retried (again). */
 export type RetryGiveUpReason =
-  'not_transient' | 'not_idempotent' | 'max_attempts' | 'budget_exhausted' | 'retry_after_too_long';
+  'not_transient' | 'not_idempotent' | 'max_attempts' | 'budget_exhausted' | 'retry_after_too_long' | 'not_allowed';
 
 export interface RetryEvent {
   readonly name: string;
@@ -43,6 +43,12 @@ export interface RetryPolicyOptions {
    * frees the caller instead of holding it past any reasonable deadline.
    */
   readonly maxRetryAfterMs?: number;
+  /**
+   * Asked before each retry (and again after its backoff): false gives up with
+   * reason `not_allowed`. The pipeline stops retrying into a breaker that has
+   * opened meanwhile, so calls in flight stop adding load to a dead dependency.
+   */
+  readonly canRetry?: () => boolean;
   /**
    * Whether the calls may safely run more than once; default true. When false
    * nothing is retried (see {@link RetryPolicy.withIdempotency}).
@@ -170,6 +176,10 @@ export class RetryPolicy implements Policy {
           this.retryEmitter.emit({ name: this.name, attempt, delayMs, error });
         }
         if (delayMs > 0) await sleep(delayMs, current());
+        if (this.options.canRetry?.() === false) {
+          this.giveUp(attempt, error, 'not_allowed');
+          throw error;
+        }
       }
     }
   }
@@ -183,6 +193,7 @@ export class RetryPolicy implements Policy {
     else if (!this.idempotent) reason = 'not_idempotent';
     else if (attempts >= this.maxAttempts) reason = 'max_attempts';
     else if (retryAfterMs !== undefined && retryAfterMs > this.maxRetryAfterMs) reason = 'retry_after_too_long';
+    else if (this.options.canRetry?.() === false) reason = 'not_allowed';
     else {
       const backoffMs = this.options.backoff(attempts);
       if (!(backoffMs >= 0)) throw new RangeError(`backoff(${String(attempts)}) returned ${String(backoffMs)}`);
@@ -191,10 +202,14 @@ export class RetryPolicy implements Policy {
       if (this.options.budget?.tryAcquireRetry() === false) reason = 'budget_exhausted';
     }
     if (reason === undefined) return delayMs;
+    this.giveUp(attempts, error, reason);
+    return undefined;
+  }
+
+  private giveUp(attempts: number, error: unknown, reason: RetryGiveUpReason): void {
     if (this.giveUpEmitter.hasListeners) {
       this.giveUpEmitter.emit({ name: this.name, attempts, error, reason });
     }
-    return undefined;
   }
 }
 
