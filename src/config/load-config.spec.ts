@@ -87,6 +87,36 @@ describe('parseConfig', () => {
     );
   });
 
+  it('hedges posts and comments by default, and takes flags and modes per dependency', () => {
+    const config = parseConfig({ COMMENTS_HEDGE_ENABLED: 'false', SMTP_CONCURRENCY: 'adaptive', BREAKER_SHARED: 'no' });
+    expect(config.policy('posts')).toMatchObject({ HEDGE_ENABLED: true, HEDGE_DELAY_MS: 0, HEDGE_BUDGET_PERCENT: 10 });
+    expect(config.policy('comments').HEDGE_ENABLED).toBe(false);
+    expect(config.policy('smtp')).toMatchObject({
+      HEDGE_ENABLED: false,
+      CONCURRENCY: 'adaptive',
+      BREAKER_SHARED: false,
+    });
+    expect(config.policy('database')).toMatchObject({ CONCURRENCY: 'static', ADAPTIVE_TOLERANCE: 1.5 });
+    expect(() => parseConfig({ POSTS_CONCURRENCY: 'dynamic' })).toThrow(
+      'POSTS_CONCURRENCY must be static (the bulkhead) or adaptive (a learnt limit)',
+    );
+    expect(() => parseConfig({ ADAPTIVE_SMOOTHING: '0' })).toThrow(
+      'ADAPTIVE_SMOOTHING must be a number between 0.01 and 1',
+    );
+  });
+
+  it('fails at boot on adaptive bounds that cannot hold, naming the dependency', () => {
+    expect(() => parseConfig({ POSTS_ADAPTIVE_MIN_LIMIT: '50' })).toThrow(
+      'posts: ADAPTIVE_MIN_LIMIT (50) <= ADAPTIVE_INITIAL_LIMIT (20) <= ADAPTIVE_MAX_LIMIT (200) must hold',
+    );
+    expect(() => parseConfig({ ADAPTIVE_MAX_LIMIT: '10' })).toThrow(
+      'ADAPTIVE_INITIAL_LIMIT (20) <= ADAPTIVE_MAX_LIMIT (10)',
+    );
+    expect(
+      parseConfig({ ADAPTIVE_MAX_LIMIT: '10', ADAPTIVE_INITIAL_LIMIT: '5' }).policy('posts').ADAPTIVE_MAX_LIMIT,
+    ).toBe(10);
+  });
+
   it('parses CORS origins and booleans', () => {
     expect(parseConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).http.corsOrigins).toEqual([
       'https://a.example',
