@@ -188,7 +188,10 @@ describe('adaptive concurrency limit (CONCURRENCY=adaptive)', () => {
       POSTS_HEDGE_ENABLED: 'false',
       COMMENTS_HEDGE_ENABLED: 'false',
       ADAPTIVE_WINDOW_MS: '200',
-      ADAPTIVE_INITIAL_LIMIT: '20',
+      // Above the 24 callers, so only the controller can bring it below them.
+      ADAPTIVE_INITIAL_LIMIT: '40',
+      // Tighter than the default: on a busy machine the no-load latency itself comes out high.
+      ADAPTIVE_TOLERANCE: '1.2',
     });
   });
   afterAll(async () => {
@@ -239,12 +242,12 @@ describe('adaptive concurrency limit (CONCURRENCY=adaptive)', () => {
     expect(limit.noLoadMs).toBeGreaterThanOrEqual(35);
     expect(limit.noLoadMs).toBeLessThan(200);
     expect(limit.limit).toBeGreaterThanOrEqual(limit.minLimit);
-    expect(limit.limit).toBeLessThan(20); // below where it started: it found the capacity
+    expect(limit.limit).toBeLessThan(24); // below the callers (and its start, 40): it found the capacity
     expect(limit.inFlight).toBe(0);
     // A static bulkhead (100) lets all 24 callers in: 20 waiting upstream all the time.
     queued.sort((a, b) => a - b);
     expect(queued.length).toBeGreaterThan(5);
-    expect(queued[Math.floor(queued.length / 2)]).toBeLessThan(12);
+    expect(queued[Math.floor(queued.length / 2)]).toBeLessThan(16);
 
     expect(await metric(t, /^resilience_concurrency_limit\{policy="posts"\} (\d+)/m)).toBe(limit.limit);
     expect(await metric(t, /^resilience_concurrency_noload_latency_seconds\{policy="posts"\} ([\d.e-]+)/m)).toBeCloseTo(
