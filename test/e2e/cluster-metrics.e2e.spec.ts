@@ -156,9 +156,12 @@ describe('cluster mode: /metrics answers for the whole process group', () => {
       expect(valueOf(text, NOT_FOUND_COUNT)).toBe(N);
       expect(valueOf(text, 'cluster_metrics_missing_workers')).toBe(1);
       expect(workerLabels(text, 'nodejs_heap_size_used_bytes').labels).toHaveLength(1);
-      expect(service!.output()).toMatch(
-        new RegExp(`"missing":\\[\\{"slot":\\d,"workerPid":${String(stopped)}\\}\\].*without some workers`),
+      // The primary's line may reach its stdout a moment after the answer it logs.
+      const logged = new RegExp(
+        `"missing":\\[\\{"slot":\\d,"workerPid":${String(stopped)}\\}\\].*without some workers`,
       );
+      for (let i = 0; i < 40 && !logged.test(service!.output()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(service!.output()).toMatch(logged);
     } finally {
       process.kill(stopped, 'SIGCONT');
     }
