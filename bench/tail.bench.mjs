@@ -478,6 +478,13 @@ function section(results, ctx) {
           );
         }
       }
+      const span = (xs) => {
+        if (xs.length === 0) return 'n/a';
+        const [low, high] = [Math.min(...xs), Math.max(...xs)];
+        return low === high ? String(low) : `${low} to ${high}`;
+      };
+      const uneven = SHARED_TRAFFIC[1]?.label;
+      const quiet = (mode) => s.filter((r) => r.traffic === uneven && r.mode === mode).map((r) => r.b);
       const text = SHARED_TRAFFIC.map(({ label }) => {
         const local = summary.find((x) => x.label === label && x.mode === 'local');
         const sh = summary.find((x) => x.label === label && x.mode === 'shared');
@@ -487,7 +494,7 @@ function section(results, ctx) {
         '',
         `Goal: at most one instance's threshold plus what is in flight, against about twice that with local breakers. Measured (medians): ${text}.`,
         '',
-        "Shared, the total is one instance's threshold plus what was in flight: with uneven traffic the quiet instance sends only its calls in flight when the busy one opens (4 to 6, against 15 or 16 to reach its own threshold), and with equal traffic both meet the outage at the same moment, so the second is nearly at its threshold when the first opens and its calls in flight are most of its share. Twice that would need the second instance to pay a whole threshold after the first opened, which these loads do not produce. What no sharing avoids is the first instance's own threshold and in-flight calls (30 to 44 here: each call retries with backoff before it counts as one failure).",
+        `Shared, the total is one instance's threshold plus what was in flight: with uneven traffic the quiet instance sends only its calls in flight when the busy one opens (${span(quiet('shared'))}, against ${span(quiet('local'))} to reach its own threshold), and with equal traffic both meet the outage at the same moment, so the second is nearly at its threshold when the first opens and its calls in flight are most of its share. Twice that would need the second instance to pay a whole threshold after the first opened, which these loads do not produce. What no sharing avoids is the first instance's own threshold and in-flight calls (${span(s.map((r) => r.a))} here: each call retries with backoff before it counts as one failure).`,
         '',
       );
     }
