@@ -133,14 +133,18 @@ describe('GradientLimit', () => {
       expect(gradient.snapshot()).toMatchObject({ phase: 'tracking', noLoadMs: 30, limit: 10 });
     });
 
-    it('does not end after windowMs while it has no sample of its own', () => {
+    it('counts its window from its first own sample: a probe begun at boot and idle since does not end on one', () => {
       const { clock, gradient } = setup();
       clock.t += 500;
       gradient.sample(999, 500, 8);
       expect(gradient.snapshot().phase).toBe('probing');
 
+      // Long after the probe began, but its first sample of its own (a cold call, say).
+      gradient.sample(clock.t, 200, 1);
+      expect(gradient.snapshot().phase).toBe('probing');
+      clock.t += 1_000;
       gradient.sample(clock.t, 10, 1);
-      expect(gradient.snapshot()).toMatchObject({ phase: 'tracking', noLoadMs: 10 });
+      expect(gradient.snapshot()).toMatchObject({ phase: 'tracking', noLoadMs: 105 });
     });
 
     it('takes the mean of the middle two of an even count', () => {

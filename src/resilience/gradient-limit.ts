@@ -101,6 +101,7 @@ export class GradientLimit {
 
   private probeStartedAt: number;
   private probeSamples: number[] = [];
+  private probeFirstSampleAt = 0;
   private nextProbeAt = 0;
 
   private windowStartedAt = 0;
@@ -215,9 +216,14 @@ export class GradientLimit {
   private probe(now: number, startedAt: number, rttMs: number): void {
     const { windowMs, minSamples } = this.settings;
     // A call that started before the probe ran under the old limit's load.
-    if (startedAt >= this.probeStartedAt) this.probeSamples.push(rttMs);
+    if (startedAt >= this.probeStartedAt) {
+      if (this.probeSamples.length === 0) this.probeFirstSampleAt = now;
+      this.probeSamples.push(rttMs);
+    }
     const count = this.probeSamples.length;
-    if (count < minSamples && !(count >= 1 && now - this.probeStartedAt >= windowMs)) return;
+    // The window counts from the first sample, not from the probe's start: a probe begun at boot
+    // and idle since must not end on one (cold) sample.
+    if (count < minSamples && !(count >= 1 && now - this.probeFirstSampleAt >= windowMs)) return;
 
     this.noLoad = median(this.probeSamples);
     this.probeSamples = [];
