@@ -40,6 +40,14 @@ export interface ReconcileResult {
   readonly swept: readonly SweptMember[];
 }
 
+/** One page of a room's members across the live instances. */
+export interface MembersPage {
+  readonly members: readonly PresenceMember[];
+  /** Where the next page starts; undefined after the last. */
+  readonly cursor: string | undefined;
+  readonly count: number;
+}
+
 /**
  * Where the rooms' presence is shared between instances. Each instance has a
  * share per room (its members there) under a lease it renews; a count is the
@@ -56,4 +64,10 @@ export abstract class ChatPresenceStore {
   abstract renew(room: string): Promise<RenewResult>;
   /** Rewrites this instance's share as `members` (none: removes it), then sweeps like `renew`. */
   abstract reconcile(room: string, members: ReadonlyMap<string, PresenceMember>): Promise<ReconcileResult>;
+  /**
+   * Up to `limit` members of the live instances' shares, from `cursor` (a
+   * previous page's, or undefined for the first). A member present for the
+   * whole walk is listed at least once (the store's scan guarantees).
+   */
+  abstract members(room: string, cursor: string | undefined, limit: number): Promise<MembersPage>;
 }

@@ -5,7 +5,7 @@ import { fireAndForget } from '../common/async/fire-and-forget.js';
 import { withTimeout } from '../common/async/with-timeout.js';
 import { AppConfig } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis.connection.js';
-import type { PresenceMember } from './chat-presence.store.js';
+import type { MembersPage, PresenceMember } from './chat-presence.store.js';
 import { ChatPresence, type PresenceEvent } from './chat.presence.js';
 import type { ChatMessage } from './chat.protocol.js';
 import { RedisChatPresenceStore } from './redis-chat-presence.store.js';
@@ -39,6 +39,7 @@ export class ChatBus {
   private readonly presence: ChatPresence;
   private subscriber: RedisClientType | undefined;
   private listener: ((event: ChatBusEvent) => void) | undefined;
+  private onReady: (() => void) | undefined;
   private subscribedFlag = false;
 
   constructor(
@@ -81,14 +82,17 @@ export class ChatBus {
    * Starts receiving other instances' events and the presence heartbeat (no-op
    * without Redis). Each time Redis (re)connects, this instance's presence
    * there is brought back in line with its members (joins and leaves it missed
-   * while away, told to the other instances).
+   * while away, told to the other instances), and `onReady` is called: what
+   * this instance kept of other instances' events may have gaps now.
    */
-  start(listener: (event: ChatBusEvent) => void): void {
+  start(listener: (event: ChatBusEvent) => void, onReady?: () => void): void {
     this.listener = listener;
+    this.onReady = onReady;
     const client = this.redis.client;
     if (client === undefined) return;
     client.on('ready', () => {
       fireAndForget(this.presence.resync(), this.logger, 'chat presence resync');
+      this.onReady?.();
     });
     this.presence.start();
     // A connection in subscriber mode cannot run other commands: it needs its own.
@@ -152,6 +156,11 @@ export class ChatBus {
   /** Removes a member of a room and returns the room's member count. */
   async leave(room: string, connectionId: string, localCount: number): Promise<number> {
     return this.presence.leave(room, connectionId, localCount);
+  }
+
+  /** A page of who is in a room, across instances when Redis is there. */
+  async who(room: string, cursor: string | undefined, limit: number): Promise<MembersPage> {
+    return this.presence.who(room, cursor, limit);
   }
 
   private readyClient(): RedisClientType | undefined {

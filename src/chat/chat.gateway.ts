@@ -3,12 +3,12 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
 import { ChatUpgradeAuthenticator } from './chat-upgrade.authenticator.js';
 import { MAX_FRAME_BYTES } from './chat.protocol.js';
-import { ChatService } from './chat.service.js';
+import { ChatSockets } from './chat-sockets.service.js';
 
 /**
  * The chat's WebSocket endpoint, `/ws` on the app's own port. Frames are flat
  * JSON objects with a `type` (not Nest's `{event, data}`), so the gateway hands
- * each socket to {@link ChatService}, which reads its frames itself, with the
+ * each socket to {@link ChatSockets}, which reads its frames itself, with the
  * caller its upgrade was authenticated as (undefined: a guest).
  */
 @WebSocketGateway({
@@ -20,7 +20,7 @@ import { ChatService } from './chat.service.js';
 })
 export class ChatGateway implements OnGatewayConnection<WebSocket> {
   constructor(
-    private readonly chat: ChatService,
+    private readonly chat: ChatSockets,
     private readonly upgrades: ChatUpgradeAuthenticator,
   ) {}
 

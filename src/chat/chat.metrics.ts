@@ -13,6 +13,8 @@ export class ChatMetrics {
   readonly slowClientsDropped: Counter;
   readonly heartbeatTimeouts: Counter;
   readonly tokensExpired: Counter;
+  readonly presenceCoalesced: Counter;
+  readonly presenceSummaries: Counter;
 
   constructor(registry: MetricsRegistry) {
     const registers = [registry];
@@ -44,6 +46,16 @@ export class ChatMetrics {
     this.tokensExpired = new Counter({
       name: 'chat_tokens_expired_total',
       help: 'Chat connections closed with 1008 because their token expired',
+      registers,
+    });
+    this.presenceCoalesced = new Counter({
+      name: 'chat_presence_coalesced_total',
+      help: 'Joins and leaves of rooms over CHAT_PRESENCE_EVENTS_MAX counted into a summary instead of sent one by one',
+      registers,
+    });
+    this.presenceSummaries = new Counter({
+      name: 'chat_presence_summaries_total',
+      help: 'Coalesced presence summaries sent to rooms (one per room per interval at most)',
       registers,
     });
   }

@@ -4,18 +4,20 @@ import { ChatUpgradeAuthenticator } from './chat-upgrade.authenticator.js';
 import { ChatGateway } from './chat.gateway.js';
 import { ChatMessagesRepository } from './chat-messages.repository.js';
 import { ChatMetrics } from './chat.metrics.js';
-import { ChatService } from './chat.service.js';
+import { ChatRooms } from './chat-rooms.service.js';
+import { ChatSockets } from './chat-sockets.service.js';
 import { TypeOrmChatMessagesRepository } from './typeorm-chat-messages.repository.js';
 
 @Module({
   providers: [
     ChatGateway,
-    ChatService,
+    ChatSockets,
+    ChatRooms,
     ChatBus,
     ChatMetrics,
     ChatUpgradeAuthenticator,
     { provide: ChatMessagesRepository, useClass: TypeOrmChatMessagesRepository },
   ],
-  exports: [ChatService, ChatUpgradeAuthenticator],
+  exports: [ChatSockets, ChatUpgradeAuthenticator],
 })
 export class ChatModule {}

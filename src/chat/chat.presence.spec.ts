@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals
 import {
   ChatPresenceStore,
   type JoinResult,
+  type MembersPage,
   type PresenceMember,
   type ReconcileResult,
   type RenewResult,
@@ -83,6 +84,17 @@ class MemoryStore extends ChatPresenceStore {
     const dropped = [...old].filter(([id]) => !members.has(id)).map(([connectionId, m]) => ({ connectionId, ...m }));
     const swept = this.sweep(shares);
     return Promise.resolve({ count: this.world.count(room), added, dropped, swept });
+  }
+
+  /** Pages by position over the live shares in instance order (the scripts walk them the same way). */
+  async members(room: string, cursor: string | undefined, limit: number): Promise<MembersPage> {
+    const shares = this.enter('members', room);
+    const live = [...shares].filter(([, s]) => s.expiresAt > Date.now()).sort(([a], [b]) => a.localeCompare(b));
+    const all = live.flatMap(([, s]) => [...s.members.values()]);
+    const offset = cursor === undefined ? 0 : Number(cursor);
+    const members = all.slice(offset, offset + limit);
+    const next = offset + members.length;
+    return Promise.resolve({ members, cursor: next < all.length ? String(next) : undefined, count: all.length });
   }
 
   private enter(call: string, room: string): Map<string, Share> {

@@ -1,5 +1,6 @@
 import { fireAndForget, type ErrorSink } from '../common/async/fire-and-forget.js';
-import type { ChatPresenceStore, PresenceMember } from './chat-presence.store.js';
+import type { ChatPresenceStore, MembersPage, PresenceMember } from './chat-presence.store.js';
+import { FrameError } from './chat.protocol.js';
 
 /** A presence change, as the bus carries it and clients see it. */
 export interface PresenceEvent {
@@ -27,6 +28,10 @@ export interface ChatPresenceOptions {
   readonly warn: (message: string, error: unknown) => void;
   readonly logger: ErrorSink;
 }
+
+/** Cursors of this instance's own pages: `local.<offset>`. */
+const LOCAL_CURSOR = /^local\.(\d{1,9})$/;
+const isLocalCursor = (cursor: string | undefined): boolean => cursor?.startsWith('local.') === true;
 
 /** Rooms whose share is out of date while Redis is away, beyond the rooms with local members; more lapse by lease. */
 const MAX_DIRTY_ROOMS = 100_000;
@@ -142,6 +147,38 @@ export class ChatPresence {
       this.options.warn('chat presence update failed; counting this instance only', error);
       return localCount;
     }
+  }
+
+  /**
+   * A page of the room's members: across instances from the store, or this
+   * instance's own (without Redis, or while it is away), paged by position.
+   */
+  async who(room: string, cursor: string | undefined, limit: number): Promise<MembersPage> {
+    const store = this.options.store;
+    if (store !== undefined && this.options.ready() && !this.dirty.has(room) && !isLocalCursor(cursor)) {
+      return store.members(room, cursor, limit);
+    }
+    return this.localPage(room, cursor, limit);
+  }
+
+  private localPage(room: string, cursor: string | undefined, limit: number): MembersPage {
+    const local = this.members.get(room);
+    let offset = 0;
+    if (cursor !== undefined) {
+      const match = LOCAL_CURSOR.exec(cursor);
+      if (match === null) throw new FrameError('invalid_cursor', 'cursor must be the cursor of a previous who answer');
+      offset = Number(match[1]);
+    }
+    const members: PresenceMember[] = [];
+    let i = 0;
+    for (const member of local?.values() ?? []) {
+      if (i++ < offset) continue;
+      if (members.length === limit) break;
+      members.push({ name: member.name, guest: member.guest });
+    }
+    const size = local?.size ?? 0;
+    const next = offset + members.length;
+    return { members, cursor: next < size ? `local.${String(next)}` : undefined, count: size };
   }
 
   /** One heartbeat; a beat asked for while one runs follows it (a resync must not be lost). */

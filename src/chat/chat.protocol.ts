@@ -20,6 +20,10 @@ export const HISTORY_SIZE = 50;
 export const CATCH_UP_LIMIT = 500;
 /** Rooms one connection may be in at once. */
 export const MAX_ROOMS_PER_CONNECTION = 20;
+/** Most members one `who` page lists (and its default). */
+export const WHO_PAGE_MAX = 100;
+/** Longest `who` cursor accepted (cursors are the server's own, opaque to clients). */
+export const MAX_CURSOR_LENGTH = 200;
 /** Room a `message` before any `join` goes to. */
 export const LOBBY = 'lobby';
 
@@ -27,6 +31,7 @@ const ROOM_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 // Letters, digits, space, and _ . - (no control or markup characters).
 const NAME_PATTERN = /^[\p{L}\p{N}_. -]{1,32}$/u;
 const CLIENT_MSG_ID_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+const CURSOR_PATTERN = /^[A-Za-z0-9_.:-]{1,200}$/;
 
 export type ChatErrorCode =
   | 'invalid_json'
@@ -38,6 +43,8 @@ export type ChatErrorCode =
   | 'text_too_long'
   | 'invalid_since'
   | 'invalid_client_msg_id'
+  | 'invalid_cursor'
+  | 'invalid_limit'
   | 'not_joined'
   | 'too_many_rooms'
   | 'rate_limited'
@@ -62,7 +69,9 @@ export type ClientFrame =
       readonly room: string | undefined;
       readonly text: string;
       readonly clientMsgId: string | undefined;
-    };
+    }
+  /** A page of who is in a room (the sender must be a member). */
+  | { readonly type: 'who'; readonly room: string; readonly cursor: string | undefined; readonly limit: number };
 
 export interface ChatMessage {
   readonly id: number;
@@ -84,6 +93,23 @@ export type ServerFrame =
       readonly name: string;
       readonly guest: boolean;
       readonly count: number;
+    }
+  /** A large room's presence, at most once per CHAT_PRESENCE_INTERVAL_MS: joins and leaves since the last one. */
+  | {
+      readonly type: 'presence';
+      readonly room: string;
+      readonly event: 'summary';
+      readonly count: number;
+      readonly joined: number;
+      readonly left: number;
+    }
+  /** One page of a room's members; `cursor` (absent on the last page) asks for the next. */
+  | {
+      readonly type: 'who';
+      readonly room: string;
+      readonly count: number;
+      readonly members: readonly { readonly name: string; readonly guest: boolean }[];
+      readonly cursor?: string;
     }
   | {
       readonly type: 'history';
@@ -167,6 +193,22 @@ function clientMsgId(value: unknown): string | undefined {
   return value;
 }
 
+function cursor(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || !CURSOR_PATTERN.test(value)) {
+    throw new FrameError('invalid_cursor', 'cursor must be the cursor of a previous who answer');
+  }
+  return value;
+}
+
+function limit(value: unknown): number {
+  if (value === undefined || value === null) return WHO_PAGE_MAX;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > WHO_PAGE_MAX) {
+    throw new FrameError('invalid_limit', `limit must be an integer from 1 to ${String(WHO_PAGE_MAX)}`);
+  }
+  return value;
+}
+
 /** Parses one client frame; throws {@link FrameError} with the code to answer. */
 export function parseClientFrame(raw: string): ClientFrame {
   let data: unknown;
@@ -190,7 +232,9 @@ export function parseClientFrame(raw: string): ClientFrame {
         text: text(data['text']),
         clientMsgId: clientMsgId(data['clientMsgId']),
       };
+    case 'who':
+      return { type: 'who', room: room(data['room']), cursor: cursor(data['cursor']), limit: limit(data['limit']) };
     default:
-      throw new FrameError('unknown_type', 'type must be join, leave or message');
+      throw new FrameError('unknown_type', 'type must be join, leave, message or who');
   }
 }

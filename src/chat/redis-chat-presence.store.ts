@@ -4,11 +4,13 @@ import {
   ChatPresenceStore,
   type DroppedMember,
   type JoinResult,
+  type MembersPage,
   type PresenceMember,
   type ReconcileResult,
   type RenewResult,
   type SweptMember,
 } from './chat-presence.store.js';
+import { FrameError } from './chat.protocol.js';
 
 /**
  * Shared head of the scripts. Keys of a room (one hash tag, so one slot):
@@ -117,6 +119,39 @@ local swept = sweep()
 return { live_count(), added, dropped, swept }
 `;
 
+/**
+ * `ARGV[6]` the instance to start at ('' for the first), 7 its HSCAN cursor,
+ * 8 how many of that scan step's entries the previous page took, 9 the page
+ * size. Walks the live instances in id order, each share by HSCAN. Returns
+ * `{ members, next instance ('' when done), next scan cursor, next skip, count }`.
+ */
+const MEMBERS_LUA = `${PROLOGUE}
+local ids = redis.call('ZRANGEBYSCORE', index, '(' .. now, '+inf')
+table.sort(ids)
+local start, cursor, skip, limit = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local i = 1
+while i <= #ids and ids[i] < start do i = i + 1 end
+-- The instance the cursor named is gone: the next one starts from its beginning.
+if i > #ids or ids[i] ~= start then cursor, skip = '0', 0 end
+local out = {}
+while i <= #ids do
+  local share = base .. ids[i]
+  repeat
+    local step = redis.call('HSCAN', share, cursor, 'COUNT', limit)
+    local fields = step[2]
+    for j = skip + 1, #fields / 2 do
+      if #out >= limit then return { out, ids[i], cursor, j - 1, live_count() } end
+      out[#out + 1] = fields[2 * j]
+    end
+    skip = 0
+    cursor = step[1]
+  until cursor == '0'
+  i = i + 1
+  if #out >= limit and i <= #ids then return { out, ids[i], '0', 0, live_count() } end
+end
+return { out, '', '0', 0, live_count() }
+`;
+
 class Script {
   readonly sha1: string;
   constructor(readonly source: string) {
@@ -129,6 +164,7 @@ const SCRIPTS = {
   leave: new Script(LEAVE_LUA),
   renew: new Script(RENEW_LUA),
   reconcile: new Script(RECONCILE_LUA),
+  members: new Script(MEMBERS_LUA),
 };
 
 export interface RedisChatPresenceStoreOptions {
@@ -193,6 +229,17 @@ export class RedisChatPresenceStore extends ChatPresenceStore {
     };
   }
 
+  async members(room: string, cursor: string | undefined, limit: number): Promise<MembersPage> {
+    const [instance, scan, skip] = decodeCursor(cursor);
+    const reply = tuple(await this.run(SCRIPTS.members, room, [instance, scan, skip, String(limit)]), 5);
+    const [members, next, nextScan, nextSkip, count] = reply;
+    return {
+      members: list(members).map((value) => decodeMember(str(value))),
+      cursor: str(next) === '' ? undefined : `${str(next)}.${str(nextScan)}.${String(int(nextSkip))}`,
+      count: int(count),
+    };
+  }
+
   private async run(script: Script, room: string, extra: string[]): Promise<unknown> {
     const { keyPrefix, instanceId, leaseMs, now } = this.options;
     const base = `${keyPrefix}chat:presence:{${room}}:`;
@@ -216,6 +263,16 @@ export class RedisChatPresenceStore extends ChatPresenceStore {
       throw error;
     }
   }
+}
+
+/** A members cursor is `instance.scanCursor.skip` (instance ids are UUIDs: no dots). */
+function decodeCursor(cursor: string | undefined): [string, string, string] {
+  if (cursor === undefined) return ['', '0', '0'];
+  const [, instance, scan, skip] = /^([A-Za-z0-9-]{1,64})\.(\d{1,20})\.(\d{1,6})$/.exec(cursor) ?? [];
+  if (instance === undefined || scan === undefined || skip === undefined) {
+    throw new FrameError('invalid_cursor', 'cursor must be the cursor of a previous who answer');
+  }
+  return [instance, scan, skip];
 }
 
 /** How a member is stored: `[name, guest]` as JSON (a name may hold any character). */

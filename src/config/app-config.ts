@@ -147,6 +147,10 @@ export class AppConfig {
     readonly guests: boolean;
     /** Lease of an instance's presence in Redis: renewed every third of it, lapsed (members gone) after it. */
     readonly presenceTtlS: number;
+    /** Rooms with more members get coalesced presence summaries instead of a frame per join or leave. */
+    readonly presenceEventsMax: number;
+    /** How often a large room's presence summary goes out (when it changed). */
+    readonly presenceIntervalMs: number;
   };
   readonly rateLimit: {
     readonly rate: number;
@@ -264,6 +268,8 @@ export class AppConfig {
       maxBufferedBytes: env.CHAT_MAX_BUFFERED_BYTES,
       guests: env.CHAT_GUESTS ?? env.AUTH_JWKS_URL === undefined,
       presenceTtlS: env.CHAT_PRESENCE_TTL_S,
+      presenceEventsMax: env.CHAT_PRESENCE_EVENTS_MAX,
+      presenceIntervalMs: env.CHAT_PRESENCE_INTERVAL_MS,
     };
     this.rateLimit = {
       rate: env.RATE_LIMIT_RATE,

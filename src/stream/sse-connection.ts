@@ -18,11 +18,10 @@ export function encodeSse(message: SseMessage): string {
 /**
  * One open text/event-stream response with a bounded send buffer: a client
  * that does not read fast enough is disconnected instead of letting unsent
- * bytes pile up in memory. Closing releases the heartbeat timer and every
- * listener registered through `onClose`.
+ * bytes pile up in memory. Closing releases every listener registered
+ * through `onClose`. Heartbeats are the owner's (one timer for all streams).
  */
 export class SseConnection {
-  private heartbeat: NodeJS.Timeout | undefined;
   private readonly cleanups: (() => void)[] = [];
   private closed = false;
 
@@ -58,6 +57,11 @@ export class SseConnection {
     return this.write(encodeSse(message));
   }
 
+  /** Writes an encoded message (or comment) as it is: a fan-out encodes once and passes the same buffer to all. */
+  sendEncoded(chunk: Buffer): boolean {
+    return this.write(chunk);
+  }
+
   comment(text: string): boolean {
     return this.write(`: ${text}\n\n`);
   }
@@ -80,11 +84,6 @@ export class SseConnection {
     });
   }
 
-  startHeartbeat(intervalMs: number): void {
-    this.heartbeat = setInterval(() => this.comment('keepalive'), intervalMs);
-    this.heartbeat.unref();
-  }
-
   onClose(cleanup: () => void): void {
     if (this.closed) cleanup();
     else this.cleanups.push(cleanup);
@@ -95,7 +94,7 @@ export class SseConnection {
     this.res.end();
   }
 
-  private write(chunk: string): boolean {
+  private write(chunk: string | Buffer): boolean {
     if (this.closed) return false;
     if (this.res.writableLength > this.maxBufferBytes) {
       this.onSlowClient();
@@ -110,7 +109,6 @@ export class SseConnection {
   private release(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.heartbeat);
     for (const cleanup of this.cleanups.splice(0)) cleanup();
   }
 }

@@ -1,14 +1,28 @@
-import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAdmin, type Caller } from '../auth/caller.js';
 import { AppConfig } from '../config/app-config.js';
 import { EventHub, type HubEvent } from './event-hub.js';
 import { isEventId } from './event-id.js';
-import { SseConnection } from './sse-connection.js';
+import { encodeSse, SseConnection } from './sse-connection.js';
 import { StreamMetrics } from './stream.metrics.js';
 
 const RETRY_HINT_MS = 3000;
+const KEEPALIVE = Buffer.from(': keepalive\n\n');
+
+/** Each event's wire form, encoded on its first delivery and shared by every subscriber after. */
+const encoded = new WeakMap<HubEvent, Buffer>();
+
+export function encodeEvent(event: HubEvent): Buffer {
+  let chunk = encoded.get(event);
+  if (chunk === undefined) {
+    const data = JSON.stringify({ ...(event.data as object), ts: event.ts });
+    chunk = Buffer.from(encodeSse({ ...(event.id === undefined ? {} : { id: event.id }), event: event.type, data }));
+    encoded.set(event, chunk);
+  }
+  return chunk;
+}
 
 /** Whether `caller` may see `event`: notification events only by who asked for them (and admins). */
 export function maySee(event: HubEvent, caller: Caller | undefined): boolean {
@@ -17,16 +31,30 @@ export function maySee(event: HubEvent, caller: Caller | undefined): boolean {
   return isAdmin(caller) || (event.data as { requestedBy?: unknown } | null)?.requestedBy === caller.sub;
 }
 
-/** Serves the finite demo stream and the live /events stream over SSE. */
+/**
+ * Serves the finite demo stream and the live /events stream over SSE. One
+ * timer sends every live stream its keepalive; each event is encoded once
+ * for all its subscribers.
+ */
 @Injectable()
-export class StreamService implements BeforeApplicationShutdown {
+export class StreamService implements OnModuleInit, BeforeApplicationShutdown {
   private readonly open = new Set<SseConnection>();
+  /** The live /events streams, which get keepalives. */
+  private readonly live = new Set<SseConnection>();
+  private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly hub: EventHub,
     private readonly config: AppConfig,
     private readonly metrics: StreamMetrics,
   ) {}
+
+  onModuleInit(): void {
+    this.heartbeat = setInterval(() => {
+      for (const connection of this.live) connection.sendEncoded(KEEPALIVE);
+    }, this.config.sse.heartbeatMs);
+    this.heartbeat.unref();
+  }
 
   /** `count` items `{item, value}` every `intervalMs`, then the stream ends. */
   async finite(reply: FastifyReply, count: number, intervalMs: number): Promise<void> {
@@ -64,10 +92,7 @@ export class StreamService implements BeforeApplicationShutdown {
     connection.retry(RETRY_HINT_MS);
     const deliver = (event: HubEvent) => {
       if ((types !== undefined && !types.has(event.type)) || !maySee(event, caller)) return;
-      const data = JSON.stringify({ ...(event.data as object), ts: event.ts });
-      if (connection.send({ ...(event.id === undefined ? {} : { id: event.id }), event: event.type, data })) {
-        this.metrics.eventsSent.inc();
-      }
+      if (connection.sendEncoded(encodeEvent(event))) this.metrics.eventsSent.inc();
     };
     // An id that is not one of ours cannot be resumed from: the client gets a reset.
     const valid = lastEventId === undefined || isEventId(lastEventId);
@@ -86,11 +111,15 @@ export class StreamService implements BeforeApplicationShutdown {
       for (const event of replay.events) deliver(event);
       this.metrics.replayed.inc(replay.events.length);
     }
-    connection.startHeartbeat(this.config.sse.heartbeatMs);
+    if (connection.isOpen) {
+      this.live.add(connection);
+      connection.onClose(() => this.live.delete(connection));
+    }
   }
 
   /** Ends every open stream so shutdown is not held up by clients that never hang up. */
   beforeApplicationShutdown(): void {
+    clearInterval(this.heartbeat);
     for (const connection of this.open) connection.end();
   }
 
