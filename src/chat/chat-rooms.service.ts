@@ -236,9 +236,16 @@ export class ChatRooms implements OnModuleInit {
       state.loading ??= this.fill(state, room);
       await state.loading;
     }
-    if (since === undefined) return { from: 'window', json: state.history.latestJson() };
+    if (since === undefined) {
+      this.metrics.historyReads.inc({ source: 'window' });
+      return { from: 'window', json: state.history.latestJson() };
+    }
     const kept = state.history.after(since);
-    if (kept !== undefined) return { from: 'kept', messages: kept };
+    if (kept !== undefined) {
+      this.metrics.historyReads.inc({ source: 'window' });
+      return { from: 'kept', messages: kept };
+    }
+    this.metrics.historyReads.inc({ source: 'database' });
     const messages = await this.repository.after(room, since, CATCH_UP_LIMIT + 1);
     return messages.length > CATCH_UP_LIMIT
       ? { from: 'store', messages: messages.slice(0, CATCH_UP_LIMIT), truncated: true }
@@ -248,6 +255,7 @@ export class ChatRooms implements OnModuleInit {
   private async fill(state: Room, room: string): Promise<void> {
     const history = state.history;
     try {
+      this.metrics.historyReads.inc({ source: 'database' });
       const stored = await this.repository.latest(room, HISTORY_SIZE);
       history.fill(stored);
     } finally {

@@ -15,6 +15,7 @@ export class ChatMetrics {
   readonly tokensExpired: Counter;
   readonly presenceCoalesced: Counter;
   readonly presenceSummaries: Counter;
+  readonly historyReads: Counter<'source'>;
 
   constructor(registry: MetricsRegistry) {
     const registers = [registry];
@@ -51,6 +52,12 @@ export class ChatMetrics {
     this.presenceCoalesced = new Counter({
       name: 'chat_presence_coalesced_total',
       help: 'Joins and leaves of rooms over CHAT_PRESENCE_EVENTS_MAX counted into a summary instead of sent one by one',
+      registers,
+    });
+    this.historyReads = new Counter({
+      name: 'chat_history_reads_total',
+      help: "Chat history reads: database (a room's first join on this instance, or a catch-up past the window) and window (joins answered from the in-memory window)",
+      labelNames: ['source'],
       registers,
     });
     this.presenceSummaries = new Counter({

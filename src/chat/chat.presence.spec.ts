@@ -305,4 +305,20 @@ describe('ChatPresence', () => {
     expect(await presence.join('r', 'a1', ada, 7)).toBe(7);
     await presence.stop();
   });
+
+  it('pages who from the store across instances, and from its own members while Redis is away', async () => {
+    const [a, b] = await pair();
+    await a.presence.join('r', 'a2', cy, 2);
+    const first = await a.presence.who('r', undefined, 2);
+    expect(first).toMatchObject({ count: 3, members: [ada, cy] });
+    expect(await a.presence.who('r', first.cursor, 2)).toEqual({ count: 3, members: [bob], cursor: undefined });
+    a.ready = false;
+    const own = await a.presence.who('r', undefined, 1);
+    expect(own).toEqual({ count: 2, members: [ada], cursor: 'local.1' });
+    // A walk begun on this instance's own members goes on there, even once Redis is back.
+    a.ready = true;
+    expect(await a.presence.who('r', own.cursor, 5)).toEqual({ count: 2, members: [cy], cursor: undefined });
+    await expect(a.presence.who('r', 'local.x', 5)).rejects.toMatchObject({ code: 'invalid_cursor' });
+    expect(await b.presence.who('empty', undefined, 5)).toMatchObject({ count: 0, members: [] });
+  });
 });

@@ -12,6 +12,19 @@ const codeOf = (raw: string): string => {
 };
 
 describe('parseClientFrame', () => {
+  it('parses a who frame, its limit defaulting to a full page', () => {
+    expect(parseClientFrame('{"type":"who","room":"big"}')).toEqual({
+      type: 'who',
+      room: 'big',
+      cursor: undefined,
+      limit: 100,
+    });
+    expect(parseClientFrame('{"type":"who","room":"big","cursor":"local.100","limit":5}')).toMatchObject({
+      cursor: 'local.100',
+      limit: 5,
+    });
+  });
+
   it('parses the three client frames', () => {
     expect(parseClientFrame('{"type":"join","room":"general","name":" Zoë ","since":"12"}')).toEqual({
       type: 'join',
@@ -57,6 +70,14 @@ describe('parseClientFrame', () => {
     [JSON.stringify({ type: 'message', room: 'ok', text: 'x'.repeat(2001) }), 'text_too_long'],
     [JSON.stringify({ type: 'message', room: 'ok', text: 'x'.repeat(2000) }), 'ok'],
     ['{"type":"message","room":"ok","text":"t","clientMsgId":""}', 'invalid_client_msg_id'],
+    ['{"type":"who"}', 'invalid_room'],
+    ['{"type":"who","room":"ok","limit":0}', 'invalid_limit'],
+    ['{"type":"who","room":"ok","limit":101}', 'invalid_limit'],
+    ['{"type":"who","room":"ok","limit":"5"}', 'invalid_limit'],
+    ['{"type":"who","room":"ok","cursor":""}', 'invalid_cursor'],
+    ['{"type":"who","room":"ok","cursor":"a b"}', 'invalid_cursor'],
+    [JSON.stringify({ type: 'who', room: 'ok', cursor: 'x'.repeat(201) }), 'invalid_cursor'],
+    ['{"type":"who","room":"ok","limit":100}', 'ok'],
   ])('%s -> %s', (raw, code) => {
     expect(codeOf(raw)).toBe(code);
   });

@@ -116,6 +116,43 @@ describeRedis('RedisChatPresenceStore (Lua on a real Redis, on a manual clock)',
     expect(await client.zScore(key('r4', 'instances'), 'B')).toBeNull();
   });
 
+  it('pages the members of every live instance, each listed once, and skips a dead share', async () => {
+    const [a, b, c] = [store('A'), store('B'), store('C')];
+    const names = new Set<string>();
+    for (let i = 0; i < 7; i++) {
+      const member = { name: `m${String(i)}`, guest: i % 2 === 0 };
+      names.add(member.name);
+      await [a, b][i % 2]!.join('r6', `c${String(i)}`, member);
+    }
+    // 300 in one share: a hash past Redis's small encoding, scanned in steps.
+    for (let i = 0; i < 300; i++) {
+      names.add(`big${String(i)}`);
+      await b.join('r6', `big-${String(i)}`, { name: `big${String(i)}`, guest: false });
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await c.members('r6', cursor, 40);
+      expect(page.count).toBe(307);
+      expect(page.members.length).toBeLessThanOrEqual(40);
+      seen.push(...page.members.map((m) => m.name));
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined && pages < 100);
+    expect(cursor).toBeUndefined();
+    expect(seen.length).toBe(307);
+    expect(new Set(seen)).toEqual(names);
+    expect(seen.filter((n) => n === 'm0')).toHaveLength(1);
+    // A's lease runs out (B renews): A's members are no longer listed.
+    t += LEASE_MS - 1;
+    await b.renew('r6');
+    t += 1;
+    const after = await c.members('r6', undefined, 100);
+    expect(after.count).toBe(303);
+    await expect(c.members('r6', 'no-dots', 10)).rejects.toMatchObject({ code: 'invalid_cursor' });
+  });
+
   it('uses the server clock without one given, and loads its scripts again after SCRIPT FLUSH', async () => {
     const a = store('A', true);
     expect(await a.join('r5', 'a1', ada)).toEqual({ present: false, count: 1 });
