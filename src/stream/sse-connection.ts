@@ -16,6 +16,30 @@ export function encodeSse(message: SseMessage): string {
 }
 
 /**
+ * One piece of an event stream, encoded once for every subscriber: its bytes,
+ * and the same bytes framed as an HTTP/1.1 chunk (length, CRLF, data, CRLF),
+ * made on first use.
+ */
+export class SseChunk {
+  private framed: Buffer | undefined;
+
+  constructor(readonly data: Buffer) {}
+
+  static of(text: string): SseChunk {
+    return new SseChunk(Buffer.from(text));
+  }
+
+  get chunked(): Buffer {
+    this.framed ??= Buffer.concat([
+      Buffer.from(`${this.data.length.toString(16)}\r\n`),
+      this.data,
+      Buffer.from('\r\n'),
+    ]);
+    return this.framed;
+  }
+}
+
+/**
  * One open text/event-stream response with a bounded send buffer: a client
  * that does not read fast enough is disconnected instead of letting unsent
  * bytes pile up in memory. Closing releases every listener registered
@@ -54,32 +78,33 @@ export class SseConnection {
 
   /** Sends a message; returns false once the connection is gone (or was dropped as too slow). */
   send(message: SseMessage): boolean {
-    return this.write(encodeSse(message));
+    return this.write(SseChunk.of(encodeSse(message)));
   }
 
-  /** Writes an encoded message (or comment) as it is: a fan-out encodes once and passes the same buffer to all. */
-  sendEncoded(chunk: Buffer): boolean {
+  /** Writes an encoded message (or comment): a fan-out encodes once and passes the same chunk to all. */
+  sendEncoded(chunk: SseChunk): boolean {
     return this.write(chunk);
   }
 
   comment(text: string): boolean {
-    return this.write(`: ${text}\n\n`);
+    return this.write(SseChunk.of(`: ${text}\n\n`));
   }
 
   retry(ms: number): boolean {
-    return this.write(`retry: ${String(ms)}\n\n`);
+    return this.write(SseChunk.of(`retry: ${String(ms)}\n\n`));
   }
 
   /** Resolves when the socket has room again (or closes). */
   drained(): Promise<void> {
-    if (this.closed || !this.res.writableNeedDrain) return Promise.resolve();
+    const socket = this.res.socket;
+    if (this.closed || socket === null || !socket.writableNeedDrain) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
-        this.res.off('drain', done);
+        socket.off('drain', done);
         this.res.off('close', done);
         resolve();
       };
-      this.res.once('drain', done);
+      socket.once('drain', done);
       this.res.once('close', done);
     });
   }
@@ -94,15 +119,25 @@ export class SseConnection {
     this.res.end();
   }
 
-  private write(chunk: string | Buffer): boolean {
+  /**
+   * Straight to the socket once the head is out: the response's own write
+   * would frame and copy each chunk per subscriber, where the chunk here is
+   * framed once for all (HTTP/1.0 clients get the bytes unframed, as Node
+   * would send them).
+   */
+  private write(chunk: SseChunk): boolean {
     if (this.closed) return false;
-    if (this.res.writableLength > this.maxBufferBytes) {
+    const socket = this.res.socket;
+    if (socket === null || socket.destroyed) return false;
+    if (socket.writableLength > this.maxBufferBytes) {
       this.onSlowClient();
       this.res.destroy();
       this.release();
       return false;
     }
-    this.res.write(chunk);
+    // The response still holds bytes of its own (its head queued behind a pipelined response): it frames this too.
+    if (this.res.writableLength !== socket.writableLength) this.res.write(chunk.data);
+    else socket.write(this.res.chunkedEncoding ? chunk.chunked : chunk.data);
     return true;
   }
 

@@ -5,20 +5,20 @@ import { isAdmin, type Caller } from '../auth/caller.js';
 import { AppConfig } from '../config/app-config.js';
 import { EventHub, type HubEvent } from './event-hub.js';
 import { isEventId } from './event-id.js';
-import { encodeSse, SseConnection } from './sse-connection.js';
+import { encodeSse, SseChunk, SseConnection } from './sse-connection.js';
 import { StreamMetrics } from './stream.metrics.js';
 
 const RETRY_HINT_MS = 3000;
-const KEEPALIVE = Buffer.from(': keepalive\n\n');
+const KEEPALIVE = SseChunk.of(': keepalive\n\n');
 
 /** Each event's wire form, encoded on its first delivery and shared by every subscriber after. */
-const encoded = new WeakMap<HubEvent, Buffer>();
+const encoded = new WeakMap<HubEvent, SseChunk>();
 
-export function encodeEvent(event: HubEvent): Buffer {
+export function encodeEvent(event: HubEvent): SseChunk {
   let chunk = encoded.get(event);
   if (chunk === undefined) {
     const data = JSON.stringify({ ...(event.data as object), ts: event.ts });
-    chunk = Buffer.from(encodeSse({ ...(event.id === undefined ? {} : { id: event.id }), event: event.type, data }));
+    chunk = SseChunk.of(encodeSse({ ...(event.id === undefined ? {} : { id: event.id }), event: event.type, data }));
     encoded.set(event, chunk);
   }
   return chunk;

@@ -119,6 +119,48 @@ describe('GET /events', () => {
     expect(typeof received[0]!.data.ts).toBe('string');
   });
 
+  it('frames one shared chunk per event for HTTP/1.1 and sends HTTP/1.0 clients the bare stream', async () => {
+    const url = new URL(t.url);
+    const rawStream = async (version: '1.0' | '1.1', until: (text: string) => boolean) => {
+      const socket = connect(Number(url.port), url.hostname);
+      let text = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => {
+        text += chunk;
+      });
+      socket.write(`GET /events?types=user.created HTTP/${version}\r\nHost: ${url.host}\r\n\r\n`);
+      const deadline = Date.now() + 5000;
+      while (!text.includes('retry: 3000') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      return {
+        text: () => text,
+        wait: async () => {
+          while (!until(text) && Date.now() < deadline + 5000) await new Promise((r) => setTimeout(r, 10));
+          socket.destroy();
+          return text;
+        },
+      };
+    };
+    const v11 = await rawStream('1.1', (x) => x.includes('event: user.created'));
+    const v10 = await rawStream('1.0', (x) => x.includes('event: user.created'));
+    const id = await createUser(t, 5);
+    const [text11, text10] = [await v11.wait(), await v10.wait()];
+    const body11 = text11.slice(text11.indexOf('\r\n\r\n') + 4);
+    expect(text11).toMatch(/transfer-encoding: chunked/i);
+    // Each piece is one chunk: its length in hex, CRLF, the bytes, CRLF.
+    const event = `id: `;
+    const at = body11.indexOf(event);
+    const sizeLine = body11.slice(body11.lastIndexOf('\r\n', at - 3) + 2, at - 2);
+    const payload = body11.slice(at, at + parseInt(sizeLine, 16));
+    expect(payload).toMatch(
+      new RegExp(`^id: \\d+\\nevent: user.created\\ndata: \\{"userId":${String(id)},.*\\}\\n\\n$`),
+    );
+    expect(body11.slice(at + payload.length, at + payload.length + 2)).toBe('\r\n');
+    const body10 = text10.slice(text10.indexOf('\r\n\r\n') + 4);
+    expect(text10).not.toMatch(/transfer-encoding/i);
+    expect(body10.startsWith('retry: 3000\n\n')).toBe(true);
+    expect(body10).toContain(`event: user.created\ndata: {"userId":${String(id)},`);
+  });
+
   it('filters by ?types=', async () => {
     const { source, received, opened } = subscribe(`${t.url}/events?types=user.deleted`, [
       'user.created',
