@@ -34,7 +34,7 @@ interface Room {
 
 /** What a join sends as history: the window's (encoded once) or storage's. */
 type History =
-  | { readonly from: 'window'; readonly json: string }
+  | { readonly from: 'window'; readonly frame: Buffer }
   /** A catch-up the window covers. */
   | { readonly from: 'kept'; readonly messages: readonly ChatMessage[] }
   | { readonly from: 'store'; readonly messages: readonly ChatMessage[]; readonly truncated: boolean };
@@ -238,7 +238,7 @@ export class ChatRooms implements OnModuleInit {
     }
     if (since === undefined) {
       this.metrics.historyReads.inc({ source: 'window' });
-      return { from: 'window', json: state.history.latestJson() };
+      return { from: 'window', frame: state.history.latestFrame(room) };
     }
     const kept = state.history.after(since);
     if (kept !== undefined) {
@@ -265,7 +265,7 @@ export class ChatRooms implements OnModuleInit {
 
   private sendHistory(conn: ChatConnection, room: string, history: History): void {
     if (history.from === 'window') {
-      conn.sendRaw(`{"type":"history","room":${JSON.stringify(room)},"messages":${history.json}}`);
+      conn.sendRaw(history.frame);
       return;
     }
     const truncated = history.from === 'store' && history.truncated;

@@ -73,12 +73,12 @@ describe('RoomHistory', () => {
   it('encodes the window once per change', () => {
     const h = new RoomHistory(3);
     h.fill([msg(1)]);
-    const first = h.latestJson();
-    expect(JSON.parse(first)).toEqual([msg(1)]);
-    expect(h.latestJson()).toBe(first);
+    const first = h.latestFrame('r');
+    expect(JSON.parse(first.toString())).toEqual({ type: 'history', room: 'r', messages: [msg(1)] });
+    expect(h.latestFrame('r')).toBe(first);
     h.append(msg(1));
-    expect(h.latestJson()).toBe(first);
+    expect(h.latestFrame('r')).toBe(first);
     h.append(msg(2));
-    expect(JSON.parse(h.latestJson())).toEqual([msg(1), msg(2)]);
+    expect(JSON.parse(h.latestFrame('r').toString())).toMatchObject({ messages: [msg(1), msg(2)] });
   });
 });

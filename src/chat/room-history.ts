@@ -13,8 +13,8 @@ export class RoomHistory {
   /** Whether the window holds every message the room has (storage returned fewer than `size`). */
   private complete = false;
   private loaded = false;
-  /** The window's `history` frame body, serialised once per change (every plain join sends it). */
-  private encoded: string | undefined;
+  /** The window's `history` frame, serialised once per change (every plain join sends it). */
+  private encoded: Buffer | undefined;
 
   constructor(private readonly size: number) {}
 
@@ -48,9 +48,9 @@ export class RoomHistory {
     return this.messages;
   }
 
-  /** The window as JSON, cached until it changes. */
-  latestJson(): string {
-    this.encoded ??= JSON.stringify(this.messages);
+  /** The `history` frame of a plain join to `room` (this window's room), encoded once until the window changes. */
+  latestFrame(room: string): Buffer {
+    this.encoded ??= Buffer.from(JSON.stringify({ type: 'history', room, messages: this.messages }));
     return this.encoded;
   }
 
