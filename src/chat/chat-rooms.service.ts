@@ -333,7 +333,7 @@ export class ChatRooms implements OnModuleInit {
       // A copy the window already holds (its first read found it stored) was sent with the history.
       if (this.rooms.get(message.room)?.history.append(message) === 'duplicate') return;
       this.broadcast(message.room, messageFrame(message), message.id);
-    } else {
+    } else if (this.rooms.has(event.room)) {
       this.deliverPresence(event.room, event.event, event.name, event.guest, event.count);
     }
   }
