@@ -49,8 +49,9 @@
 //   again on a Node 24 service started with --cpu-prof; the profile lands in
 //   bench/results/ and its top self-time functions and modules in the report.
 // - On the system Node only: SSE (/events) and WebSocket (/ws) delivery delay at
-//   N connections, the connection scale (N grown until broadcast p99 > --max-p99
-//   ms), and bench/process-data.bench.mjs (/process-data with /health beside it).
+//   N connections, and bench/process-data.bench.mjs (/process-data with /health
+//   beside it). The connection scale (N grown to thousands of connections) is its
+//   own bench: `npm run bench:connections` (bench/connections.bench.mjs).
 // - Writes the section of BENCHMARKS.md (or, with --smoke / --no-write, only
 //   bench/results/); prints the total time; exits 1 when any scenario had errors
 //   or a round without a single answer (a stall), or a server under test failed
@@ -59,26 +60,27 @@
 //   npm run bench                  (builds, then node bench/run.mjs; about 11 min here)
 //   npm run bench:smoke            (CI: builds, then node bench/run.mjs --smoke)
 //   node bench/run.mjs --seconds 10 --rounds 2 --warmup 3 --connections 50 --users 10000 --sse-clients 200 \
-//     --ws-clients 200 --scale-budget 90 --runtimes system,24 --only health,users-get \
+//     --ws-clients 200 --runtimes system,24 --only health,users-get \
 //     [--no-write] [--no-profile] [--no-dev] [--no-fastapi]
 //
 // --smoke: every code path, briefly (about 75 s here): both runtimes and FastAPI
 // (when installed) with 1-second scenarios (1 round, no warm-up, 8 connections),
 // the development table, a 1-second CPU profile of the first scenario under a
-// target, and small SSE/WebSocket/scale/process-data runs; no BENCHMARKS.md.
+// target, and small SSE/WebSocket/process-data runs; no BENCHMARKS.md.
 // --only takes scenario names (health, users-get, users-get-token, profiles-nocache,
-// profiles-cache, users-post, sse, ws, sse-scale, ws-scale, process-data).
+// profiles-cache, users-post, sse, ws, process-data).
 // Every value flag has a BENCH_<FLAG> environment variable (BENCH_SECONDS=5,
 // BENCH_RUNTIMES=24 ...); BENCH_PYTHON names the FastAPI peer's interpreter.
 /* global fetch */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
+import { runCleanups } from './lib/cleanup.mjs';
 import { summariseProfile } from './lib/cpu-profile.mjs';
+import { freshDatabase } from './lib/database.mjs';
 import { findFastApi, spawnFastApi } from './lib/fastapi.mjs';
 import { HAS_WRK, runLoad } from './lib/load.mjs';
 import {
@@ -92,6 +94,8 @@ import {
   stop,
   waitForOk,
 } from './lib/proc.mjs';
+import { describeMachine, loadAverage, writeSection } from './lib/report.mjs';
+import { mintToken } from './lib/tokens.mjs';
 
 const SMOKE = process.argv.includes('--smoke');
 const defaults = SMOKE
@@ -104,8 +108,6 @@ const defaults = SMOKE
       'sse-clients': '20',
       'ws-clients': '20',
       messages: '5',
-      'scale-steps': '25,50',
-      'scale-budget': '10',
       'process-data-seconds': '1',
       'process-data-values': '20000',
       'profile-seconds': '1',
@@ -120,8 +122,6 @@ const defaults = SMOKE
       'sse-clients': '200',
       'ws-clients': '200',
       messages: '30',
-      'scale-steps': '250,500,1000,1500,2000,3000,4000,6000,8000',
-      'scale-budget': '90',
       'process-data-seconds': '5',
       'process-data-values': '200000',
       'profile-seconds': '6',
@@ -145,9 +145,6 @@ const { values: args } = parseArgs({
     'sse-clients': flag('sse-clients'),
     'ws-clients': flag('ws-clients'),
     messages: flag('messages'),
-    'scale-steps': flag('scale-steps'),
-    'scale-budget': flag('scale-budget'),
-    'max-p99': { type: 'string', default: process.env.BENCH_MAX_P99 ?? '250' },
     'process-data-seconds': flag('process-data-seconds'),
     'process-data-values': flag('process-data-values'),
     'profile-seconds': flag('profile-seconds'),
@@ -187,50 +184,23 @@ const T0 = Date.now();
 const log = (line) => process.stderr.write(`[bench +${((Date.now() - T0) / 1000).toFixed(1)}s] ${line}\n`);
 const mb = (bytes) => (Number.isFinite(bytes) ? (bytes / 1048576).toFixed(0) : 'n/a');
 
-const cleanups = [];
-async function cleanup() {
-  while (cleanups.length > 0) {
-    try {
-      await cleanups.pop()();
-    } catch (error) {
-      log(`cleanup: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-}
-// Servers under test still running, stopped if the suite is interrupted.
-const live = new Set();
-for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.once(signal, () => {
-    log(`${signal}: cleaning up`);
-    for (const child of live) child.kill('SIGKILL');
-    void cleanup().then(() => process.exit(130));
-  });
-}
+// Servers under test still running are killed if the suite is interrupted (track).
+const { cleanups, cleanup, track } = runCleanups(log);
 
 // ---- database -----------------------------------------------------------------------
 async function setUpDatabase() {
   const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 2000 });
-  try {
-    await admin.connect();
-  } catch (error) {
-    log(`no PostgreSQL at ${new URL(serverUrl).host} (${error.message}); using an embedded PGlite`);
+  const db = await freshDatabase(serverUrl, `bench_${STAMP.replace('-', '_')}_${process.pid}`);
+  if (db.unreachable !== undefined) {
+    log(`no PostgreSQL at ${new URL(serverUrl).host} (${db.unreachable}); using an embedded PGlite`);
     const { EmbeddedPostgres } = await import('../dist/database/embedded/embedded-postgres.js');
     const embedded = new EmbeddedPostgres({ dataDir: 'memory://', port: 0, maxConnections: POOL * 2 + 8 });
     const url = await embedded.start();
     cleanups.push(() => embedded.stop());
     return { url, kind: 'embedded PGlite (in the orchestrator process, unpinned)' };
   }
-  const name = `bench_${STAMP.replace('-', '_')}_${process.pid}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  cleanups.push(async () => {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  });
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const version = (await admin.query('SHOW server_version')).rows[0].server_version;
-  return { url: url.toString(), kind: `PostgreSQL ${version} at ${url.host} (fresh database, unpinned)` };
+  cleanups.push(db.drop);
+  return { url: db.url, kind: `PostgreSQL ${db.version} at ${db.host} (fresh database, unpinned)` };
 }
 
 // ---- servers ------------------------------------------------------------------------
@@ -338,8 +308,7 @@ async function startServer(side, ctx, { cacheTtlMs, cpuProfDir, runtime, config 
     });
   }
   const base = `http://127.0.0.1:${port}`;
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+  track(child);
   try {
     await waitForOk(`${base}/ready`, child);
   } catch (error) {
@@ -412,18 +381,6 @@ const DEV_SCENARIOS = new Set(['health', 'users-get', 'profiles-nocache']);
  * `reader` (no scope) for the token-carrying reads.
  */
 const TOKENS = {};
-
-/** Mints a token with the built CLI, signed by the key in `keysDir` (created there on first use). */
-function mintToken(keysDir, sub, scope) {
-  const r = spawnSync(
-    process.execPath,
-    ['dist/auth/token.cli.js', '--sub', sub, ...(scope === undefined ? [] : ['--scope', scope]), '--ttl', '1h'],
-    { encoding: 'utf8', env: { ...baseEnv(), AUTH_KEYS_DIR: keysDir }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const token = r.stdout?.trim() ?? '';
-  if (r.status !== 0 || token === '') throw new Error(`token CLI failed (${r.status}): ${r.stderr}`);
-  return token;
-}
 
 function mintTokens(keysDir) {
   TOKENS.writer = mintToken(keysDir, 'bench', 'users:write');
@@ -630,10 +587,10 @@ async function profileScenario(ctx, scenario, runtime) {
   return { path, ...summariseProfile(path, window) };
 }
 
-// ---- SSE, WebSocket, scale --------------------------------------------------------------
+// ---- SSE, WebSocket ----------------------------------------------------------------------
 const BROADCAST_CHILD = new URL('./lib/broadcast.child.mjs', import.meta.url).pathname;
 
-async function broadcast(server, mode, steps, extra = {}) {
+async function broadcast(server, mode, steps) {
   return runJsonChild(
     BROADCAST_CHILD,
     [
@@ -645,7 +602,6 @@ async function broadcast(server, mode, steps, extra = {}) {
         serverPid: server.pid,
         // The SSE publishes are POST /users: a users:write token.
         ...headersOf({ auth: 'writer' }),
-        ...extra,
       }),
     ],
     { core: 1, timeoutMs: 600_000 },
@@ -653,39 +609,23 @@ async function broadcast(server, mode, steps, extra = {}) {
 }
 
 async function streamScenarios(ctx) {
-  const out = { delivery: [], scale: [] };
-  const steps = args['scale-steps'].split(',').map(Number);
-  const budget = num('scale-budget');
-  const maxP99 = num('max-p99');
+  const out = { delivery: [] };
   let shared;
   for (const mode of ['sse', 'ws']) {
-    if (!wanted(mode) && !wanted(`${mode}-scale`)) continue;
-    // One fresh process per kind (the smoke run shares one): the delivery scenario, then (its connections
-    // closed) the scale steps, whose RSS per connection is measured from the RSS just before they connect.
+    if (!wanted(mode)) continue;
+    // One fresh process per kind (the smoke run shares one).
     const server = shared ?? (await startServer('service', ctx, { cacheTtlMs: 30000 }));
     if (SMOKE) shared = server;
     try {
-      if (wanted(mode)) {
-        const n = num(mode === 'sse' ? 'sse-clients' : 'ws-clients');
-        log(`${mode}: ${n} connections, ${num('messages')} messages`);
-        const memory = sampleMemory(server.pid);
-        const r = await broadcast(server, mode, [n]);
-        out.delivery.push({ mode, peakRss: memory.stop(), ...r });
-        log(
-          `  ${r.results[0] === undefined ? r.stopReason : `last receipt p50 ${f1(r.results[0].lastP50)} ms, p99 ${f1(r.results[0].lastP99)} ms`}`,
-        );
-        await sleep(500);
-      }
-      if (wanted(`${mode}-scale`)) {
-        log(`${mode} scale: steps ${steps.join(', ')} until p99 > ${maxP99} ms or ${budget} s`);
-        const r = await broadcast(server, mode, steps, {
-          maxP99Ms: maxP99,
-          budgetS: budget,
-          messages: Math.min(num('messages'), 20),
-        });
-        out.scale.push({ mode, ...r });
-        log(`  stopped: ${r.stopReason}`);
-      }
+      const n = num(mode === 'sse' ? 'sse-clients' : 'ws-clients');
+      log(`${mode}: ${n} connections, ${num('messages')} messages`);
+      const memory = sampleMemory(server.pid);
+      const r = await broadcast(server, mode, [n]);
+      out.delivery.push({ mode, peakRss: memory.stop(), ...r });
+      log(
+        `  ${r.results[0] === undefined ? r.stopReason : `last receipt p50 ${f1(r.results[0].lastP50)} ms, p99 ${f1(r.results[0].lastP99)} ms`}`,
+      );
+      await sleep(500);
     } finally {
       if (!SMOKE) await server.stop();
     }
@@ -875,35 +815,10 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
         `| ${d.mode === 'sse' ? 'SSE /events' : 'WebSocket /ws, one room'} | ${r.n} | ${f1(r.lastP50)} / ${f1(r.lastP99)} | ${f1(r.allP50)} / ${f1(r.allP99)} | ${r.receipts} / ${r.expectedReceipts} | ${mb(d.peakRss)} | ${f1(r.rssPerConnection / 1024)} |`,
       );
     }
-  }
-  if (streams.scale.length > 0) {
-    lines.push('', '### Connection scale', '');
-    lines.push(
-      `After the delivery scenario above, on the same service process (its connections closed); N grown through ${args['scale-steps']} (connections opened 100 at a time, then ${Math.min(num('messages'), 20)} publishes timed as above) until the delivery p99 (over every message and client) passes ${args['max-p99']} ms, a receipt times out, or ${args['scale-budget']} s have passed. RSS per connection = (RSS at N − RSS before the first connection) / N. The WebSocket clients all join one room, so every join is also a presence frame to everyone already there (N²/2 frames to reach N).`,
-      '',
-      '| kind | N | delivery p50 / p99 (ms) | last receipt p50 / p99 (ms) | server RSS MB | RSS per connection (KiB) | joins retried (`unavailable`) |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-    );
-    for (const s of streams.scale) {
-      for (const r of s.results) {
-        lines.push(
-          `| ${s.mode === 'sse' ? 'SSE' : 'WebSocket'} | ${r.n} | ${f1(r.allP50)} / ${f1(r.allP99)} | ${f1(r.lastP50)} / ${f1(r.lastP99)} | ${mb(r.rss)} | ${f1(r.rssPerConnection / 1024)} | ${s.mode === 'ws' ? (r.joinRetries ?? 0) : '-'} |`,
-        );
-      }
-    }
     lines.push(
       '',
-      'RSS per connection is noisy at small N (the heap grows and shrinks in steps); read it at the largest N. Within the time bound, WebSocket growth is limited by joining, not by broadcasting: each join is a database read for its history and a presence frame to everyone already in the room, so reaching N costs N²/2 frames, and the last steps spend most of the budget connecting.',
-      '',
+      'How far the connection count goes (N grown to thousands of subscribers and clients, with GET /health and the event-loop delay beside it) is its own bench: `npm run bench:connections`, section "Connection scale".',
     );
-    for (const s of streams.scale) {
-      const passing = s.results.filter((r) => r.allP99 <= num('max-p99') && r.timeouts === 0);
-      const best = passing.at(-1);
-      const atLeast = s.stopReason === 'all steps passed' || s.stopReason.startsWith('time budget') ? 'at least ' : '';
-      lines.push(
-        `- ${s.mode === 'sse' ? 'SSE' : 'WebSocket'}: largest N with delivery p99 ≤ ${args['max-p99']} ms: **${best === undefined ? 'none' : `${atLeast}${best.n}`}**${best === undefined ? '' : ` (${f1(best.rssPerConnection / 1024)} KiB per connection)`}; stopped because ${s.stopReason}.`,
-      );
-    }
   }
   if (pd !== undefined) {
     lines.push('', '### POST /process-data with GET /health beside it', '');
@@ -921,43 +836,11 @@ function report(ctx, http, streams, pd, profiles, elapsedS, machine) {
   return lines.join('\n');
 }
 
-function writeSection(section) {
-  const path = 'BENCHMARKS.md';
-  const text = readFileSync(path, 'utf8');
-  const start = text.indexOf(HEADING);
-  if (start === -1) {
-    // Before the older sections: this is the suite's summary.
-    const first = text.indexOf('\n## ');
-    writeFileSync(
-      path,
-      first === -1
-        ? `${text.trimEnd()}\n\n${section}`
-        : `${text.slice(0, first + 1)}${section}\n${text.slice(first + 1)}`,
-    );
-    return;
-  }
-  const next = text.indexOf('\n## ', start + HEADING.length);
-  const rest = next === -1 ? '' : text.slice(next + 1);
-  writeFileSync(path, `${text.slice(0, start)}${section}${rest === '' ? '' : `\n${rest}`}`);
-}
-
 // ---- main ----------------------------------------------------------------------------------
 async function main() {
   const began = Date.now();
-  const machine = {
-    cpu:
-      /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ??
-      os.cpus()[0]?.model ??
-      'unknown CPU',
-    cores: os.availableParallelism(),
-    nproc: os.availableParallelism(),
-    mem: (os.totalmem() / 1e9).toFixed(1),
-    os: `${os.type()} ${os.release()}`,
-    load: os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' '),
-  };
+  const machine = describeMachine();
+
   log(
     `${machine.cpu}, ${machine.cores} cores, Node ${process.version}, load ${machine.load}; taskset ${HAS_TASKSET ? 'yes' : 'no'}, generator ${args.generator}, CLK_TCK ${CLK_TCK}${SMOKE ? ', SMOKE' : ''}`,
   );
@@ -1032,10 +915,7 @@ async function main() {
 
   const elapsedS = (Date.now() - began) / 1000;
   // Other work on the machine moves req/s: the load average after the run shows how much there was.
-  machine.loadAfter = os
-    .loadavg()
-    .map((l) => l.toFixed(2))
-    .join(' ');
+  machine.loadAfter = loadAverage();
   const section = report(ctx, http, streams, pd, profiles, elapsedS, machine);
   const runtimes = RUNTIMES.map(({ key, bin, version, label }) => ({ key, bin, version, label }));
   const json = {
@@ -1054,7 +934,7 @@ async function main() {
   writeFileSync(join(RESULTS, SMOKE ? 'smoke.md' : `bench-${STAMP}.md`), section);
   process.stdout.write(`${section}\n`);
   if (WRITE) {
-    writeSection(section);
+    writeSection(HEADING, section, { missing: 'first' });
     log('BENCHMARKS.md updated');
   }
 
@@ -1073,9 +953,6 @@ async function main() {
         ? [`${d.mode}: ${r.expectedReceipts - r.receipts} receipts missing`]
         : [];
     }),
-    ...streams.scale.flatMap((s) =>
-      s.stopReason.startsWith('error') || s.results.length === 0 ? [`${s.mode} scale: ${s.stopReason}`] : [],
-    ),
     ...(pd === undefined
       ? []
       : pd.results.filter((r) => r.errors > 0).map((r) => `process-data (${r.side}): ${r.errors} errors`)),

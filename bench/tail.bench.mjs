@@ -25,15 +25,16 @@
 //   npm run bench:tail                 (builds first; about 4 min here)
 //   node bench/tail.bench.mjs --seconds 20 --rate 200 --reps 3 [--only hedging,adaptive,shared] [--no-write]
 /* global fetch */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { Pool } from 'undici';
+import { freshDatabase as createDatabase } from './lib/database.mjs';
 import { CLK_TCK, HAS_TASKSET, cpuTicks, freePort, spawnNode, stop, waitForOk } from './lib/proc.mjs';
+import { writeSection } from './lib/report.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -90,24 +91,16 @@ async function startSimulator() {
 
 /** A fresh database on the PostgreSQL of DATABASE_URL, or undefined (each service then embeds its own). */
 async function freshDatabase() {
-  const serverUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const admin = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 2000 });
-  try {
-    await admin.connect();
-  } catch (error) {
-    log(`no PostgreSQL (${error.message}): each service runs its embedded database`);
+  const db = await createDatabase(
+    process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+    `bench_tail_${Date.now()}_${process.pid}`,
+  );
+  if (db.unreachable !== undefined) {
+    log(`no PostgreSQL (${db.unreachable}): each service runs its embedded database`);
     return { url: undefined, kind: 'embedded PGlite per service (in memory)' };
   }
-  const name = `bench_tail_${Date.now()}_${process.pid}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  cleanups.push(async () => {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  });
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  const version = (await admin.query('SHOW server_version')).rows[0].server_version;
-  return { url: url.toString(), kind: `PostgreSQL ${version} (fresh database)` };
+  cleanups.push(db.drop);
+  return { url: db.url, kind: `PostgreSQL ${db.version} (fresh database)` };
 }
 
 async function redisReachable(url) {
@@ -502,19 +495,6 @@ function section(results, ctx) {
   return lines.join('\n');
 }
 
-function writeSection(text) {
-  const path = 'BENCHMARKS.md';
-  const current = readFileSync(path, 'utf8');
-  const start = current.indexOf(HEADING);
-  if (start === -1) {
-    writeFileSync(path, `${current.trimEnd()}\n\n${text}`);
-    return;
-  }
-  const next = current.indexOf('\n## ', start + HEADING.length);
-  const rest = next === -1 ? '' : current.slice(next + 1);
-  writeFileSync(path, `${current.slice(0, start)}${text}${rest === '' ? '' : `\n${rest}`}`);
-}
-
 // ---- main -------------------------------------------------------------------------
 const began = performance.now();
 let failed = false;
@@ -536,7 +516,7 @@ try {
   const text = section(results, ctx);
   console.log(text);
   if (!args['no-write']) {
-    writeSection(text);
+    writeSection(HEADING, text);
     log('BENCHMARKS.md updated');
   }
   for (const group of [results.hedging, results.adaptive]) {

@@ -15,14 +15,15 @@
 // Scale mode: grows N through `steps`, measuring at each, and reads the
 // server's RSS from /proc/<serverPid>/status before connecting and at each
 // step; stops at the first step whose delivery p99 (over every message and
-// client) passes `maxP99Ms`, or at `budgetS`.
+// client) passes `maxP99Ms`, or at `budgetS`. (bench/run.mjs runs one step, the
+// delivery scenario; the connection-scale bench is bench/connections.bench.mjs.)
 //
 //   node bench/lib/broadcast.child.mjs '{"mode":"ws","base":"http://127.0.0.1:3000","steps":[100],"messages":20,"serverPid":123}'
 /* global clearTimeout, fetch, performance, setTimeout */
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { openEventStream } from './sse-client.mjs';
 
 const spec = JSON.parse(process.argv[2]);
 const {
@@ -64,33 +65,10 @@ function received(seq) {
 
 // ---- SSE ----------------------------------------------------------------------
 function openSse() {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}/events?types=user.created`, {
-      headers: { accept: 'text/event-stream' },
-      agent: false,
-    });
-    req.once('response', (res) => {
-      if (res.statusCode !== 200) {
-        reject(new Error(`/events answered ${res.statusCode}`));
-        res.resume();
-        return;
-      }
-      let buffer = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => {
-        buffer += chunk;
-        let end;
-        while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          if (block.includes('event: user.created')) received(current.seq);
-        }
-      });
-      res.on('error', () => {});
-      resolve({ close: () => req.destroy() });
-    });
-    req.once('error', reject);
-    req.end();
+  return openEventStream(`${base}/events?types=user.created`, {
+    onEvent: (block) => {
+      if (block.includes('event: user.created')) received(current.seq);
+    },
   });
 }
 
