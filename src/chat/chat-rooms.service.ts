@@ -1,4 +1,5 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { FanOut } from '../common/async/fan-out.js';
 import { DomainEvents } from '../common/events/domain-events.js';
 import { AppConfig } from '../config/app-config.js';
 import type { ChatConnection, Membership } from './chat-connection.js';
@@ -52,6 +53,8 @@ type History =
 export class ChatRooms implements OnModuleInit {
   private readonly rooms = new Map<string, Room>();
   private readonly digest = new PresenceDigest();
+  private readonly logger = new Logger(ChatRooms.name);
+  private readonly fanOut = new FanOut(this.logger);
   private digestTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -210,7 +213,7 @@ export class ChatRooms implements OnModuleInit {
     if (created) {
       this.metrics.messagesStored.inc();
       this.rooms.get(room)?.history.append(message);
-      this.broadcast(room, messageFrame(message), message.id);
+      this.broadcast(room, messageFrame(message), message.id, conn);
       this.bus.publish({ kind: 'message', message });
       this.events.publish('chat.message', { id: message.id, room, author: message.author, guest: message.guest });
     }
@@ -338,20 +341,30 @@ export class ChatRooms implements OnModuleInit {
     }
   }
 
-  /** Sends to every local member of a room, encoded once; members still loading history get it afterwards. */
-  private broadcast(room: string, frame: ServerFrame, messageId?: number): void {
+  /**
+   * Sends to every local member of a room, encoded once; members still loading
+   * history get it afterwards. Who gets it is settled now; the writes go out in
+   * slices that leave the event loop free (a room of thousands), `first` (the
+   * sender, so its echo comes before its ack) at once.
+   */
+  private broadcast(room: string, frame: ServerFrame, messageId?: number, first?: ChatConnection): void {
     const state = this.rooms.get(room);
     if (state === undefined) return;
     const raw = Buffer.from(JSON.stringify(frame));
+    const recipients: ChatConnection[] = [];
     for (const conn of state.members.values()) {
       const membership = conn.rooms.get(room);
       if (membership?.pending !== undefined) {
         membership.pending.push(raw);
         membership.pendingIds.push(messageId);
       } else if (messageId === undefined || membership?.inHistory?.delete(messageId) !== true) {
-        conn.sendRaw(raw);
+        if (conn === first) conn.sendRaw(raw);
+        else recipients.push(conn);
       }
     }
+    this.fanOut.run(recipients, (conn) => {
+      conn.sendRaw(raw);
+    });
   }
 
   private roomOf(room: string): Room {

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { RedisClientType } from 'redis';
+import { FanOut } from '../common/async/fan-out.js';
 import { fireAndForget } from '../common/async/fire-and-forget.js';
 import { DOMAIN_EVENT_TYPES, DomainEvents, type DomainEventType } from '../common/events/domain-events.js';
 import { AppConfig } from '../config/app-config.js';
@@ -43,6 +44,7 @@ export class EventHub implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('EventHub');
   private readonly buffer: HubEvent[] = [];
   private readonly listeners = new Set<Listener>();
+  private readonly fanOut = new FanOut(this.logger);
   private nextId = 1;
   private unsubscribe: (() => void)[] = [];
   private reader: RedisClientType | undefined;
@@ -94,9 +96,13 @@ export class EventHub implements OnModuleInit, OnApplicationShutdown {
   async resume(lastId: string | undefined, listener: Listener): Promise<{ replay: Replay; unsubscribe: () => void }> {
     const held: HubEvent[] = [];
     let replaying = true;
+    let lastReplayed: string | undefined = undefined;
     const gate: Listener = (event) => {
       if (replaying) held.push(event);
-      else listener(event);
+      // A fan-out begun before the replay was read can reach this gate after it: no event twice.
+      else if (lastReplayed === undefined || event.id === undefined || Number(event.id) > Number(lastReplayed)) {
+        listener(event);
+      }
     };
     this.listeners.add(gate);
     const unsubscribe = () => {
@@ -109,7 +115,7 @@ export class EventHub implements OnModuleInit, OnApplicationShutdown {
       this.redis.reportFailure(this.logger, 'event replay unavailable; client told to reset', error);
       replay = { kind: 'reset', oldestId: undefined };
     }
-    const lastReplayed = replay.kind === 'events' ? replay.events.at(-1)?.id : undefined;
+    lastReplayed = replay.kind === 'events' ? replay.events.at(-1)?.id : undefined;
     replaying = false;
     return {
       replay: {
@@ -155,8 +161,11 @@ export class EventHub implements OnModuleInit, OnApplicationShutdown {
     this.dispatch(event);
   }
 
+  /** To every subscriber, in slices that leave the event loop free between them (thousands of streams). */
   private dispatch(event: HubEvent): void {
-    for (const listener of this.listeners) listener(event);
+    this.fanOut.run([...this.listeners], (listener) => {
+      listener(event);
+    });
   }
 
   private async since(lastId: string): Promise<Replay> {
