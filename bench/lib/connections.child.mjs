@@ -1,6 +1,6 @@
 // Child process of bench/connections.bench.mjs (pinned to core 1 with the other
 // load generators): holds its share of the connections, SSE subscribers on
-// /events?types=user.created (raw node:http, the event stream parsed here) or
+// /events?types=user.created (bare TCP sockets that only look for each event's user id) or
 // WebSocket clients (the `ws` package) joined to one chat room, and reports over
 // IPC. Several of these run at once, each far below the open-file cap.
 //
@@ -25,7 +25,7 @@
 /* global clearTimeout, performance, setTimeout */
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { openEventStream, StreamRefused } from './sse-client.mjs';
+import { openMarkedStream, StreamRefused } from './sse-client.mjs';
 
 const { kind, base, room } = JSON.parse(process.argv[2]);
 const now = () => performance.timeOrigin + performance.now();
@@ -68,14 +68,13 @@ function gone(conn, reason) {
 // ---- SSE ----------------------------------------------------------------------------
 async function openSse() {
   let conn;
-  const onEvent = (block, at) => {
-    lastFrameAt = at;
-    if (!block.includes('event: user.created')) return;
-    const id = /"userId":(\d+)/.exec(block)?.[1];
-    if (id !== undefined) receipt(Number(id), at);
-  };
-  conn = await openEventStream(`${base}/events?types=user.created`, {
-    onEvent,
+  // Only user.created events are asked for, and only they carry "userId": the marker is the event.
+  conn = await openMarkedStream(`${base}/events?types=user.created`, {
+    marker: '"userId":',
+    onMatch: (id, at) => receipt(id, at),
+    onData: (at) => {
+      lastFrameAt = at;
+    },
     onEnd: () => gone(conn, 'the server ended an event stream'),
   });
   return conn;

@@ -2,6 +2,7 @@ import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit }
 import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import type { Caller } from '../auth/caller.js';
+import { FanOut } from '../common/async/fan-out.js';
 import { AppException } from '../common/errors/app.exception.js';
 import { ShutdownState } from '../common/lifecycle/shutdown-state.js';
 import { AppConfig } from '../config/app-config.js';
@@ -40,6 +41,7 @@ export class ChatSockets implements OnModuleInit, BeforeApplicationShutdown {
   private readonly buckets: LocalTokenBucketStore;
   private readonly context: ChatSendContext;
   private readonly background = new Set<Promise<unknown>>();
+  private readonly pings = new FanOut(this.logger);
   private heartbeat: NodeJS.Timeout | undefined;
   private expirySweep: NodeJS.Timeout | undefined;
   private shuttingDown = false;
@@ -182,19 +184,19 @@ export class ChatSockets implements OnModuleInit, BeforeApplicationShutdown {
     }
   }
 
-  /** Pings every connection; one that has not answered the previous ping is terminated. */
+  /** Pings every connection (in slices); one that has not answered the previous ping is terminated. */
   private beat(): void {
-    for (const conn of this.connections.values()) {
-      if (conn.ws.readyState !== WebSocket.OPEN) continue;
+    this.pings.run([...this.connections.values()], (conn) => {
+      if (conn.ws.readyState !== WebSocket.OPEN) return;
       if (!conn.alive) {
         this.metrics.heartbeatTimeouts.inc();
         conn.done = true;
         conn.ws.terminate();
-        continue;
+        return;
       }
       conn.alive = false;
       conn.ws.ping();
-    }
+    });
   }
 
   /** A closed connection leaves each of its rooms (presence "left" to the others). */

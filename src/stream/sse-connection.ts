@@ -48,6 +48,8 @@ export class SseChunk {
 export class SseConnection {
   private readonly cleanups: (() => void)[] = [];
   private closed = false;
+  /** Something was written since the last keepalive round: the stream is not idle, it needs no keepalive. */
+  wroteSinceKeepalive = false;
 
   constructor(
     private readonly res: ServerResponse,
@@ -136,6 +138,7 @@ export class SseConnection {
       return false;
     }
     // The response still holds bytes of its own (its head queued behind a pipelined response): it frames this too.
+    this.wroteSinceKeepalive = true;
     if (this.res.writableLength !== socket.writableLength) this.res.write(chunk.data);
     else socket.write(this.res.chunkedEncoding ? chunk.chunked : chunk.data);
     return true;

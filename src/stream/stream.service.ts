@@ -1,4 +1,5 @@
-import { Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { FanOut } from '../common/async/fan-out.js';
 import type { FastifyReply } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isAdmin, type Caller } from '../auth/caller.js';
@@ -42,6 +43,7 @@ export class StreamService implements OnModuleInit, BeforeApplicationShutdown {
   /** The live /events streams, which get keepalives. */
   private readonly live = new Set<SseConnection>();
   private heartbeat: NodeJS.Timeout | undefined;
+  private readonly keepalives = new FanOut(new Logger(StreamService.name));
 
   constructor(
     private readonly hub: EventHub,
@@ -51,7 +53,14 @@ export class StreamService implements OnModuleInit, BeforeApplicationShutdown {
 
   onModuleInit(): void {
     this.heartbeat = setInterval(() => {
-      for (const connection of this.live) connection.sendEncoded(KEEPALIVE);
+      // In slices, like events: thousands of streams must not hold the event loop at once.
+      // Only idle streams: one that carried an event since the last round is kept open by it.
+      const idle: SseConnection[] = [];
+      for (const connection of this.live) {
+        if (connection.wroteSinceKeepalive) connection.wroteSinceKeepalive = false;
+        else idle.push(connection);
+      }
+      this.keepalives.run(idle, (connection) => connection.sendEncoded(KEEPALIVE));
     }, this.config.sse.heartbeatMs);
     this.heartbeat.unref();
   }
