@@ -17,7 +17,7 @@ import {
 } from './chat-connection.js';
 import { chatIdentity } from './chat.identity.js';
 import { ChatMetrics } from './chat.metrics.js';
-import { FrameError, parseClientFrame, type ChatErrorCode, type ClientFrame } from './chat.protocol.js';
+import { errorFrame, FrameError, parseClientFrame, type ChatErrorCode, type ClientFrame } from './chat.protocol.js';
 import { ChatRooms } from './chat-rooms.service.js';
 
 /** How long shutdown waits for clients to complete the close handshake. */
@@ -169,7 +169,7 @@ export class ChatSockets implements OnModuleInit, BeforeApplicationShutdown {
 
   private sendError(conn: ChatConnection, code: ChatErrorCode, message: string): void {
     this.metrics.errors.inc({ code });
-    conn.send({ type: 'error', code, message });
+    conn.send(errorFrame(code, message));
   }
 
   private sweepExpired(): void {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { ChatClient } from '../support/chat-client.js';
 import { adminJson, mintToken } from '../support/tokens.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -22,7 +23,8 @@ describeBrowser('the page at / in headless Chromium', () => {
   let profileDir: string;
 
   beforeAll(async () => {
-    t = await startTestApp();
+    // Rooms of more than two get presence summaries (the last test); the others stay at two.
+    t = await startTestApp({ CHAT_PRESENCE_EVENTS_MAX: '2', CHAT_PRESENCE_INTERVAL_MS: '200' });
     profileDir = mkdtempSync(join(tmpdir(), 'chromium-'));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -108,5 +110,28 @@ describeBrowser('the page at / in headless Chromium', () => {
     expect(urls.some((u) => u.includes('/events?access_token='))).toBe(true);
     // The events stream opened with the token still delivers.
     await carol.waitForSelector('#events li:has-text("chat.message")', { timeout: 10_000 });
+  });
+
+  it("shows a large room's presence as counted summaries", async () => {
+    const page = await openPage();
+    await joinRoom(page, 'crowd');
+    const others: ChatClient[] = [];
+    try {
+      for (let i = 0; i < 4; i++) {
+        const c = await ChatClient.open(t!);
+        await c.join('crowd');
+        others.push(c);
+      }
+      // The second member is shown by name; the third and later only counted, in summaries up to 5.
+      await page.waitForSelector('li.presence:text-matches("crowd: \\d+ joined, 0 left \\(5 here\\)")', {
+        timeout: 10_000,
+      });
+      others[3]!.close();
+      await page.waitForSelector('li.presence:text-matches("crowd: 0 joined, 1 left \\(4 here\\)")', {
+        timeout: 10_000,
+      });
+    } finally {
+      for (const c of others) c.ws.terminate();
+    }
   });
 });
