@@ -10,6 +10,12 @@
 //   database on that PostgreSQL server, dropped at the end. Tokens minted by the
 //   built CLI with a key of this run's (AUTH_KEYS_DIR): users:write for the SSE
 //   publishes (POST /users), chat:write for the WebSocket publisher.
+// - Baseline (with DATABASE_URL only: it needs a real PostgreSQL): the same steps
+//   against bench/baseline/server.mjs (node:http, a pg Pool and `ws`, no framework)
+//   on the same Node, core and database, one fresh process per kind, run right
+//   after the service's for each kind (same session); its rows go into the same
+//   tables with a ratio line per kind at the largest N both measured. The
+//   database is migrated first (the built migration CLI), as the service would.
 // - Clients: --children processes (bench/lib/connections.child.mjs) on core 1,
 //   the connections spread evenly over them (every process here is capped at
 //   20,000 open files); this orchestrator (publisher, /health probe, /metrics
@@ -164,23 +170,39 @@ const RAISED = {
   RATE_LIMIT_CAPACITY: '10000000',
 };
 
-async function startService(ctx) {
+/** The servers measured: the service, then (with DATABASE_URL) the no-framework baseline. */
+const SERVERS = process.env.DATABASE_URL === undefined ? ['service'] : ['service', 'baseline'];
+
+/** The baseline works on the service's tables: the database is migrated before either starts. */
+function migrate(ctx) {
+  const r = spawnSync(process.execPath, ['dist/database/migrate.cli.js', 'run'], {
+    encoding: 'utf8',
+    env: { ...baseEnv(), ...ctx.db.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (r.status !== 0) throw new Error(`migration CLI failed (${r.status}): ${r.stderr}`);
+}
+
+/** A fresh server process on core 0 (`server`: 'service', or 'baseline' on the same Node and database). */
+async function startService(ctx, server) {
   const port = await freePort();
+  const env =
+    server === 'service'
+      ? {
+          NODE_ENV: 'production',
+          ...ctx.db.env,
+          AUTH_KEYS_DIR: ctx.keysDir,
+          ADMIN_TOKEN,
+          MAIL_OUTBOX_DIR: join(RESULTS, 'mail'),
+          ...RAISED,
+        }
+      : { NODE_ENV: 'production', ...ctx.db.env };
+  const script = server === 'service' ? 'dist/main.js' : 'bench/baseline/server.mjs';
   const child = track(
-    spawnNode(['dist/main.js'], {
+    spawnNode([script], {
       core: 0,
       node: ctx.runtime.bin,
-      env: {
-        ...baseEnv(),
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
-        PORT: String(port),
-        ...ctx.db.env,
-        AUTH_KEYS_DIR: ctx.keysDir,
-        ADMIN_TOKEN,
-        MAIL_OUTBOX_DIR: join(RESULTS, 'mail'),
-        ...RAISED,
-      },
+      env: { ...baseEnv(), HOST: '127.0.0.1', PORT: String(port), ...env },
     }),
   );
   const base = `http://127.0.0.1:${port}`;
@@ -542,12 +564,12 @@ async function deliver(kind, publisher, book, children, n) {
 }
 
 // ---- one kind -------------------------------------------------------------------------------
-async function runKind(kind, ctx) {
-  log(`${kind}: fresh service on ${ctx.runtime.label}; steps ${STEPS[kind].join(', ')}`);
-  const service = await startService(ctx);
+async function runKind(kind, ctx, server) {
+  log(`${kind}: fresh ${server} on ${ctx.runtime.label}; steps ${STEPS[kind].join(', ')}`);
+  const service = await startService(ctx, server);
   const book = receiptBook();
   const children = [];
-  const out = { kind, steps: STEPS[kind], rows: [], stop: { kind: 'passed', text: 'every step passed' } };
+  const out = { kind, server, steps: STEPS[kind], rows: [], stop: { kind: 'passed', text: 'every step passed' } };
   let publisher;
   try {
     for (let i = 0; i < CHILDREN; i++) children.push(await startChild(kind, service, i, book.add));
@@ -579,7 +601,7 @@ async function runKind(kind, ctx) {
           joinRetries: opened.joinRetries,
         });
         log(
-          `  ${kind} N=${n}: ${opened.opened} opened in ${opened.seconds.toFixed(1)} s (${row.rate.toFixed(0)}/s)${opened.shed > 0 ? `, ${opened.shed} shed and retried` : ''}`,
+          `  ${kind} ${server} N=${n}: ${opened.opened} opened in ${opened.seconds.toFixed(1)} s (${row.rate.toFixed(0)}/s)${opened.shed > 0 ? `, ${opened.shed} shed and retried` : ''}`,
         );
         if (opened.failed > 0)
           throw new StepStop(
@@ -611,7 +633,7 @@ async function runKind(kind, ctx) {
         out.rows.push(row);
       }
       log(
-        `  ${kind} N=${n}: delivery p50 ${f1(row.allP50)} / p99 ${f1(row.allP99)} ms, last ${f1(row.lastP50)} / ${f1(row.lastP99)} ms, /health p99 ${f1(row.health.p99)} ms, loop p99 ${f1(row.eventLoop.p99)} ms (orchestrator's ${f1(row.orchestratorLoop.p99)} / max ${f1(row.orchestratorLoop.max)} ms), ${f1(row.rssPerConnection / 1024)} KiB/conn`,
+        `  ${kind} ${server} N=${n}: delivery p50 ${f1(row.allP50)} / p99 ${f1(row.allP99)} ms, last ${f1(row.lastP50)} / ${f1(row.lastP99)} ms, /health p99 ${f1(row.health.p99)} ms, loop p99 ${f1(row.eventLoop.p99)} ms (orchestrator's ${f1(row.orchestratorLoop.p99)} / max ${f1(row.orchestratorLoop.max)} ms), ${f1(row.rssPerConnection / 1024)} KiB/conn`,
       );
       if (row.missing > 0)
         throw new StepStop(
@@ -626,7 +648,7 @@ async function runKind(kind, ctx) {
       error instanceof StepStop
         ? { kind: error.kind, text: error.message }
         : { kind: 'error', text: error instanceof Error ? error.message : String(error) };
-    log(`  ${kind} stopped: ${out.stop.text}`);
+    log(`  ${kind} (${server}) stopped: ${out.stop.text}`);
   } finally {
     await publisher?.close();
     await Promise.all(children.map((c) => c.call({ cmd: 'close' }).catch(() => {})));
@@ -660,6 +682,19 @@ function verdict(kind, r, runtime) {
     : `**missed** at N=${at.n.toLocaleString('en')}${on}: ${misses.join('; ')}`;
 }
 
+/** Service / baseline at the largest N both measured in full: delivery p99, RSS per connection, join rate. */
+function ratioLine(runs, ws) {
+  const [service, baseline] = ['service', 'baseline'].map((server) => runs.find((r) => r.server === server));
+  if (baseline === undefined) return 'No baseline: it needs DATABASE_URL (a real PostgreSQL).';
+  const measured = (r) => new Map(r.rows.filter((x) => Number.isFinite(x.allP99)).map((x) => [x.n, x]));
+  const [s, b] = [measured(service), measured(baseline)];
+  const n = [...s.keys()].filter((k) => b.has(k)).at(-1);
+  if (n === undefined) return 'Service / baseline: no N measured by both.';
+  const [x, y] = [s.get(n), b.get(n)];
+  const ratio = (a, c) => (Number.isFinite(a / c) ? `${(a / c).toFixed(2)}×` : 'n/a');
+  return `Service / baseline at N=${n.toLocaleString('en')}: delivery p99 ${ratio(x.allP99, y.allP99)} (${f1(x.allP99)} / ${f1(y.allP99)} ms), RSS per connection ${ratio(x.rssPerConnection, y.rssPerConnection)} (${f1(x.rssPerConnection / 1024)} / ${f1(y.rssPerConnection / 1024)} KiB), ${ws ? 'join' : 'open'} rate ${ratio(x.rate, y.rate)} (${f0(x.rate)} / ${f0(y.rate)} per s).`;
+}
+
 function section(results, ctx, machine, elapsedS) {
   const lines = [HEADING, ''];
   const cmd = SMOKE ? 'node bench/connections.bench.mjs --smoke' : 'npm run bench:connections';
@@ -676,34 +711,46 @@ function section(results, ctx, machine, elapsedS) {
       .join(
         ', ',
       )}: \`/events\` charges the default per-caller bucket and every subscriber is the same caller (127.0.0.1), so the shipped 100/s with a burst of 200 would refuse the opens past the first 200 or so. Everything else as shipped: the chat's 10 frames/s per connection (the publisher stays under it), load shedding past 1 s of event-loop delay (a /events open shed with 503 is retried after its Retry-After and counted in the log and JSON), the per-connection send buffers (a client that falls behind is closed by the server, which stops the run).`,
+    SERVERS.includes('baseline')
+      ? `- Baseline: the same steps, clients and publishers against \`bench/baseline/server.mjs\` (node:http, a pg Pool and the \`ws\` package, no framework: GET /events writes each \`user.created\` event, encoded once, to every subscriber, dropping one whose socket buffers over 1 MiB; /ws sends welcome, answers a join with the room's last 50 rows of \`chat_messages\` read per join, stores a message with the service's INSERT … ON CONFLICT DO NOTHING and broadcasts it as one buffer, then acks; no auth, no presence, no keepalives, no rate limits or load shedding), a fresh process per kind run right after the service's, on the same Node, core and database (migrated first). Ratios are service / baseline at the largest N both measured.`
+      : '- No baseline: bench/baseline/server.mjs needs a real PostgreSQL (DATABASE_URL).',
     `- Stops at the first step whose delivery p99 passes ${MAX_P99} ms, whose opens (${OPEN_TIMEOUT_S} s) or receipts (${RECEIPT_TIMEOUT_MS / 1000} s) time out, or at an error (a connection refused, failed or ended by the server, EMFILE, a failed publish).`,
     `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.mem} GB RAM, ${machine.os}; clients and orchestrator on Node ${process.version.slice(1)}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average before ${machine.load}, after ${machine.loadAfter}.`,
     '',
     `Targets (one service process on one core, Node 24): ${TARGETS.sse.n.toLocaleString('en')} SSE subscribers with delivery p99 < ${TARGETS.sse.p99} ms and ≤ ${TARGETS.sse.kib} KiB RSS per idle subscriber; ${TARGETS.ws.n.toLocaleString('en')} WebSocket clients in one room, all joined within ${TARGETS.ws.joinS} s, delivery p99 < ${TARGETS.ws.p99} ms, ≤ ${TARGETS.ws.kib} KiB per idle client; GET /health p99 < ${TARGETS.sse.health} ms at those sizes.`,
   );
-  for (const r of results) {
-    const ws = r.kind === 'ws';
+  for (const kind of KINDS) {
+    const ws = kind === 'ws';
+    const runs = results.filter((r) => r.kind === kind);
     lines.push(
       '',
       ws
         ? '### WebSocket: `/ws`, every client in one room'
         : '### Server-Sent Events: `GET /events?types=user.created`',
       '',
-      `Steps ${r.steps.join(', ')}.`,
+      `Steps ${STEPS[kind].join(', ')}.`,
       '',
-      `| N | ${ws ? 'joined' : 'opened'} per s | time to N (s) | delivery p50 / p99 (ms) | last receipt p50 / p99 (ms) | GET /health p50 / p99 (ms) | event-loop delay p99 / max (ms) | server RSS MB | RSS per connection (KiB) | CPU busy % core 0 / 1 |`,
-      '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      `| N | server | ${ws ? 'joined' : 'opened'} per s | time to N (s) | delivery p50 / p99 (ms) | last receipt p50 / p99 (ms) | GET /health p50 / p99 (ms) | event-loop delay p99 / max (ms) | server RSS MB | RSS per connection (KiB) | CPU busy % core 0 / 1 |`,
+      '| ---: | :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     );
-    for (const x of r.rows) {
-      const n =
-        x.reached === undefined || x.reached === x.n
-          ? x.n.toLocaleString('en')
-          : `${x.reached.toLocaleString('en')} of ${x.n.toLocaleString('en')}`;
+    for (const r of runs)
+      for (const x of r.rows) {
+        const n =
+          x.reached === undefined || x.reached === x.n
+            ? x.n.toLocaleString('en')
+            : `${x.reached.toLocaleString('en')} of ${x.n.toLocaleString('en')}`;
+        lines.push(
+          `| ${n} | ${r.server} | ${f0(x.rate)} | ${f1(x.timeToN)} | ${pair(x.allP50, x.allP99)} | ${pair(x.lastP50, x.lastP99)} | ${pair(x.health.p50, x.health.p99)} | ${pair(x.eventLoop.p99, x.eventLoop.max)} | ${f0(x.rss / 1048576)} | ${f1(x.rssPerConnection / 1024)} | ${x.coreBusy.map(f0).join(' / ')} |`,
+        );
+      }
+    lines.push('');
+    for (const r of runs)
       lines.push(
-        `| ${n} | ${f0(x.rate)} | ${f1(x.timeToN)} | ${pair(x.allP50, x.allP99)} | ${pair(x.lastP50, x.lastP99)} | ${pair(x.health.p50, x.health.p99)} | ${pair(x.eventLoop.p99, x.eventLoop.max)} | ${f0(x.rss / 1048576)} | ${f1(x.rssPerConnection / 1024)} | ${x.coreBusy.map(f0).join(' / ')} |`,
+        r.server === 'service'
+          ? `Stopped (service): ${r.stop.text}. Target: ${verdict(kind, r, ctx.runtime)}.`
+          : `Stopped (baseline): ${r.stop.text}.`,
       );
-    }
-    lines.push('', `Stopped: ${r.stop.text}. Target: ${verdict(r.kind, r, ctx.runtime)}.`);
+    lines.push(ratioLine(runs, ws));
   }
   lines.push('');
   return lines.join('\n');
@@ -728,11 +775,14 @@ async function main() {
   log(
     `service on ${runtime.label} (${runtime.bin}); ${db.kind}; ${CHILDREN} client processes; taskset ${HAS_TASKSET ? 'yes' : 'no'}${SMOKE ? '; SMOKE' : ''}`,
   );
+  if (SERVERS.includes('baseline')) migrate(ctx);
+  else log('no DATABASE_URL: the baseline (bench/baseline/server.mjs needs a real PostgreSQL) is skipped');
   const results = [];
-  for (const kind of KINDS) {
-    results.push(await runKind(kind, ctx));
-    await sleep(1000);
-  }
+  for (const kind of KINDS)
+    for (const server of SERVERS) {
+      results.push(await runKind(kind, ctx, server));
+      await sleep(1000);
+    }
   const elapsedS = (Date.now() - T0) / 1000;
   machine.loadAfter = loadAverage();
   const text = section(results, ctx, machine, elapsedS);
@@ -748,7 +798,7 @@ async function main() {
   }
   const failed = results.filter((r) => r.stop.kind === 'error' || (SMOKE && r.stop.kind !== 'passed'));
   if (failed.length > 0) {
-    log(`FAILED: ${failed.map((r) => `${r.kind}: ${r.stop.text}`).join('; ')}`);
+    log(`FAILED: ${failed.map((r) => `${r.kind} (${r.server}): ${r.stop.text}`).join('; ')}`);
     process.exitCode = 1;
   }
 }

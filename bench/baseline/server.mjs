@@ -6,6 +6,15 @@
 // library, no DI, no guards, metrics or logs: what is left is the floor the
 // framework and the shipped cross-cutting features are measured against.
 //
+// For `bench/connections.bench.mjs` it also serves GET /events (text/event-stream:
+// every successful POST /users is a `user.created` event, encoded once, written
+// to every subscriber; one whose socket buffers more than SSE_MAX_BUFFER_BYTES
+// is dropped) and WebSocket /ws (the `ws` package, no compression: welcome, join
+// with the room's last 50 messages from chat_messages, message stored with the
+// service's INSERT then broadcast as one buffer, ack to the sender). No auth: a
+// token is ignored, every connection is a guest that may post. GET /metrics gives
+// the event-loop delay since the previous scrape in prom-client's names.
+//
 //   PORT=3001 DATABASE_URL=postgres://... POSTS_SERVICE_URL=http://127.0.0.1:4010 \
 //   COMMENTS_SERVICE_URL=http://127.0.0.1:4010 PROFILE_CACHE_TTL_MS=0 node bench/baseline/server.mjs
 /* global AbortController, clearTimeout, performance, setTimeout */
@@ -14,6 +23,7 @@ import { createServer } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { Pool as UndiciPool } from 'undici';
+import { WebSocketServer } from 'ws';
 
 const env = process.env;
 const port = Number(env.PORT ?? 3001);
@@ -23,6 +33,7 @@ const deadlineMs = Number(env.PROFILE_DEADLINE_MS ?? 2000);
 const cacheTtlMs = Number(env.PROFILE_CACHE_TTL_MS ?? 30000);
 const idleTimeoutMs = Number(env.DB_IDLE_TIMEOUT_MS ?? 30000);
 const connectTimeoutMs = Number(env.DB_CONNECT_TIMEOUT_MS ?? 5000);
+const maxBufferBytes = Number(env.SSE_MAX_BUFFER_BYTES ?? 1024 * 1024);
 
 const db = new pg.Pool({
   connectionString: env.DATABASE_URL,
@@ -164,6 +175,109 @@ function health() {
   return { status: 'ok', info: details, error: {}, details };
 }
 
+// ---- GET /events ------------------------------------------------------------------------
+const subscribers = new Set();
+let eventSeq = 0;
+
+function subscribe(res) {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+  });
+  res.write('retry: 3000\n\n');
+  subscribers.add(res);
+  res.once('close', () => subscribers.delete(res));
+}
+
+/** One event, encoded once, to every subscriber; one that has fallen more than maxBufferBytes behind is dropped. */
+function publish(type, data) {
+  const chunk = Buffer.from(`id: ${++eventSeq}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`);
+  for (const res of subscribers) {
+    if (res.socket === null || res.socket.writableLength > maxBufferBytes) {
+      subscribers.delete(res);
+      res.destroy();
+    } else res.write(chunk);
+  }
+}
+
+// ---- WebSocket /ws -----------------------------------------------------------------------
+const SELECT_HISTORY =
+  'SELECT id, room, author, guest, text, created_at FROM chat_messages WHERE room = $1 ORDER BY id DESC LIMIT 50';
+const INSERT_MESSAGE =
+  'INSERT INTO chat_messages (room, author, author_key, guest, text, client_msg_id) VALUES ($1, $2, $3, $4, $5, $6) ' +
+  'ON CONFLICT DO NOTHING RETURNING id, room, author, guest, text, created_at';
+const SELECT_RESENT =
+  'SELECT id, room, author, guest, text, created_at FROM chat_messages ' +
+  'WHERE room = $1 AND guest = $2 AND author_key = $3 AND client_msg_id = $4';
+const toMessage = (r) => ({
+  id: Number(r.id),
+  room: r.room,
+  author: r.author,
+  guest: r.guest,
+  text: r.text,
+  ts: new Date(r.created_at).toISOString(),
+});
+/** Members by room name. */
+const rooms = new Map();
+const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024 });
+
+function sendFrame(ws, frame) {
+  if (ws.bufferedAmount > maxBufferBytes) ws.terminate();
+  else ws.send(frame, { binary: false });
+}
+
+async function onFrame(ws, me, data) {
+  const frame = JSON.parse(data.toString('utf8'));
+  const room = typeof frame?.room === 'string' && frame.room.length <= 64 ? frame.room : undefined;
+  if (room === undefined) return sendFrame(ws, JSON.stringify({ type: 'error', code: 'bad_frame', message: 'room' }));
+  if (frame.type === 'join') {
+    const { rows } = await db.query(SELECT_HISTORY, [room]);
+    sendFrame(ws, JSON.stringify({ type: 'history', room, messages: rows.reverse().map(toMessage) }));
+    let members = rooms.get(room);
+    if (members === undefined) rooms.set(room, (members = new Set()));
+    members.add(ws);
+    me.rooms.add(room);
+  } else if (frame.type === 'message' && typeof frame.text === 'string' && me.rooms.has(room)) {
+    const clientMsgId = typeof frame.clientMsgId === 'string' ? frame.clientMsgId : null;
+    const values = [room, me.name, me.name, true, frame.text, clientMsgId];
+    let [row] = (await db.query(INSERT_MESSAGE, values)).rows;
+    const created = row !== undefined;
+    if (!created) [row] = (await db.query(SELECT_RESENT, [room, true, me.name, clientMsgId])).rows;
+    const message = toMessage(row);
+    if (created) {
+      const out = Buffer.from(JSON.stringify({ type: 'message', ...message }));
+      for (const member of rooms.get(room) ?? []) sendFrame(member, out);
+    }
+    if (clientMsgId !== null) sendFrame(ws, JSON.stringify({ type: 'ack', clientMsgId, id: message.id }));
+  }
+}
+
+wss.on('connection', (ws) => {
+  const me = { name: `guest-${randomUUID().slice(0, 6)}`, rooms: new Set() };
+  ws.send(JSON.stringify({ type: 'welcome', name: me.name, guest: true, canPost: true }));
+  ws.on('message', (data) =>
+    onFrame(ws, me, data).catch(() =>
+      sendFrame(ws, JSON.stringify({ type: 'error', code: 'internal', message: 'failed' })),
+    ),
+  );
+  ws.once('close', () => {
+    for (const room of me.rooms) rooms.get(room)?.delete(ws);
+  });
+});
+
+// ---- GET /metrics: the event-loop delay since the previous scrape ------------------------
+const scrapedDelay = monitorEventLoopDelay({ resolution: 10 });
+scrapedDelay.enable();
+function metrics() {
+  const s = (ns) => ns / 1e9;
+  const text =
+    `nodejs_eventloop_lag_p99_seconds ${s(scrapedDelay.percentile(99))}\n` +
+    `nodejs_eventloop_lag_max_seconds ${s(scrapedDelay.max)}\n`;
+  scrapedDelay.reset();
+  return text;
+}
+
 const ID = /^\d{1,10}$/;
 const parseId = (s) => {
   const id = ID.test(s) ? Number(s) : NaN;
@@ -211,6 +325,11 @@ async function handle(req, res) {
     if (path === '/ready') await db.query('SELECT 1');
     return send(res, 200, health(), { ...headers, 'cache-control': 'no-store' });
   }
+  if (req.method === 'GET' && path === '/events') return subscribe(res);
+  if (req.method === 'GET' && path === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    return res.end(metrics());
+  }
   if (req.method === 'GET' && path.startsWith('/users/')) {
     const id = parseId(path.slice(7));
     if (id === undefined) return send(res, 400, { code: 'validation_failed' }, headers);
@@ -228,6 +347,7 @@ async function handle(req, res) {
     try {
       const { rows } = await db.query(INSERT_USER, [name, email]);
       const r = rows[0];
+      publish('user.created', { userId: r.id, ts: new Date().toISOString() });
       return send(res, 201, userDto(r.id, r.name, r.email, r.created_at, r.updated_at), headers);
     } catch (error) {
       if (error?.code === '23505') return send(res, 409, { code: 'email_taken' }, headers);
@@ -254,10 +374,15 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 72_000;
+server.on('upgrade', (req, socket, head) => {
+  if ((req.url ?? '').split('?')[0] !== '/ws') socket.destroy();
+  else wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+});
 server.listen(port, env.HOST ?? '127.0.0.1');
 
 process.on('SIGTERM', () => {
   server.close();
   server.closeAllConnections();
+  for (const ws of wss.clients) ws.terminate();
   void Promise.allSettled([db.end(), posts.pool.close(), comments.pool.close()]).then(() => process.exit(0));
 });
