@@ -91,9 +91,10 @@ describe('hedged upstream reads (posts and comments, as shipped)', () => {
     const answers = await drive(t, ids, 600, 8);
     expect(answers.every((a) => a.status === 200 && a.degraded.length === 0)).toBe(true);
 
-    // Without hedging about 1 - 0.95² ≈ 10 % of profiles wait for a 500 ms answer.
+    // Without hedging about 1 - 0.95² ≈ 10 % of profiles wait for a 500 ms answer; with it, about 1 %
+    // (a loaded machine delays some hedges past their point: the bound leaves room for that).
     const slow = answers.filter((a) => a.ms >= 450).length;
-    expect(slow / answers.length).toBeLessThan(0.04);
+    expect(slow / answers.length).toBeLessThan(0.06);
 
     const hedges = await metric(t, /^resilience_hedges_total\{policy="posts"\} (\d+)/m);
     const wins = await metric(t, /^resilience_hedge_wins_total\{policy="posts"\} (\d+)/m);
