@@ -28,7 +28,7 @@
 //   --health-interval ms all along, and the event-loop delay (prom-client's
 //   nodejs_eventloop_lag_p99/max_seconds, reset at each scrape) scraped just before
 //   the step and just after it.
-// - Stops at the first step whose delivery p99 passes --max-p99, whose opens
+// - Stops at the first step whose delivery p99 passes 4 × --max-p99, whose opens
 //   (--open-timeout s) or receipts (--receipt-timeout ms) time out, or at an error
 //   (a connection refused, failed or closed by the server, EMFILE, a failed
 //   publish, the service gone), and says which.
@@ -113,6 +113,8 @@ const RECEIPT_TIMEOUT_MS = Number(args['receipt-timeout']);
 const SETTLE_MS = Number(args.settle);
 const HEALTH_INTERVAL_MS = Number(args['health-interval']);
 const MAX_P99 = Number(args['max-p99']);
+/** A step whose delivery p99 passes this many times --max-p99 ends the kind. */
+const P99_STOP_FACTOR = 4;
 const WRITE = !SMOKE && !args['no-write'];
 /** Between two publishes: the loop's breath, and the publisher stays under the chat's 10 frames/s. */
 const GAP_MS = 100;
@@ -640,8 +642,12 @@ async function runKind(kind, ctx, server) {
           'timeout',
           `receipts timed out at N=${n}: ${row.missing} of ${row.expected} missing after ${RECEIPT_TIMEOUT_MS} ms`,
         );
-      if (row.allP99 > MAX_P99)
-        throw new StepStop('p99', `delivery p99 ${f1(row.allP99)} ms over ${MAX_P99} ms at N=${n}`);
+      // Over the bound the next step is still measured (a noisy step must not hide the next sizes), unless far over.
+      if (row.allP99 > MAX_P99 * P99_STOP_FACTOR)
+        throw new StepStop(
+          'p99',
+          `delivery p99 ${f1(row.allP99)} ms over ${P99_STOP_FACTOR} × ${MAX_P99} ms at N=${n}`,
+        );
     }
   } catch (error) {
     out.stop =
@@ -714,7 +720,7 @@ function section(results, ctx, machine, elapsedS) {
     SERVERS.includes('baseline')
       ? `- Baseline: the same steps, clients and publishers against \`bench/baseline/server.mjs\` (node:http, a pg Pool and the \`ws\` package, no framework: GET /events writes each \`user.created\` event, encoded once, to every subscriber, dropping one whose socket buffers over 1 MiB; /ws sends welcome, answers a join with the room's last 50 rows of \`chat_messages\` read per join, stores a message with the service's INSERT … ON CONFLICT DO NOTHING and broadcasts it as one buffer, then acks; no auth, no presence, no keepalives, no rate limits or load shedding), a fresh process per kind run right after the service's, on the same Node, core and database (migrated first). Ratios are service / baseline at the largest N both measured.`
       : '- No baseline: bench/baseline/server.mjs needs a real PostgreSQL (DATABASE_URL).',
-    `- Stops at the first step whose delivery p99 passes ${MAX_P99} ms, whose opens (${OPEN_TIMEOUT_S} s) or receipts (${RECEIPT_TIMEOUT_MS / 1000} s) time out, or at an error (a connection refused, failed or ended by the server, EMFILE, a failed publish).`,
+    `- Every step is measured, a delivery p99 over ${MAX_P99} ms included; stops at the first step whose delivery p99 passes ${P99_STOP_FACTOR} × ${MAX_P99} ms, whose opens (${OPEN_TIMEOUT_S} s) or receipts (${RECEIPT_TIMEOUT_MS / 1000} s) time out, or at an error (a connection refused, failed or ended by the server, EMFILE, a failed publish).`,
     `- Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.mem} GB RAM, ${machine.os}; clients and orchestrator on Node ${process.version.slice(1)}; ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; load average before ${machine.load}, after ${machine.loadAfter}.`,
     '',
     `Targets (one service process on one core, Node 24): ${TARGETS.sse.n.toLocaleString('en')} SSE subscribers with delivery p99 < ${TARGETS.sse.p99} ms and ≤ ${TARGETS.sse.kib} KiB RSS per idle subscriber; ${TARGETS.ws.n.toLocaleString('en')} WebSocket clients in one room, all joined within ${TARGETS.ws.joinS} s, delivery p99 < ${TARGETS.ws.p99} ms, ≤ ${TARGETS.ws.kib} KiB per idle client; GET /health p99 < ${TARGETS.sse.health} ms at those sizes.`,
