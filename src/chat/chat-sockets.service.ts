@@ -22,6 +22,9 @@ import { ChatRooms } from './chat-rooms.service.js';
 
 /** How long shutdown waits for clients to complete the close handshake. */
 const SHUTDOWN_CLOSE_WAIT_MS = 1000;
+/** Heartbeat ticks per ping interval (each pings its share), at most one per MIN_PING_TICK_MS. */
+const PING_TICKS = 30;
+const MIN_PING_TICK_MS = 100;
 /** Token expiry is checked this often (one timer for every connection). */
 const EXPIRY_SWEEP_MS = 250;
 
@@ -42,6 +45,9 @@ export class ChatSockets implements OnModuleInit, BeforeApplicationShutdown {
   private readonly context: ChatSendContext;
   private readonly background = new Set<Promise<unknown>>();
   private readonly pings = new FanOut(this.logger);
+  /** The connections of this heartbeat round, and how far the round has got. */
+  private round: ChatConnection[] = [];
+  private roundAt = 0;
   private heartbeat: NodeJS.Timeout | undefined;
   private expirySweep: NodeJS.Timeout | undefined;
   private shuttingDown = false;
@@ -60,9 +66,12 @@ export class ChatSockets implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   onModuleInit(): void {
+    // One timer, spread over the interval: each tick pings its share of the connections, so
+    // every one is pinged once per interval and thousands never get their pings at once.
+    const ticks = Math.max(1, Math.min(PING_TICKS, Math.floor(this.config.chat.pingIntervalMs / MIN_PING_TICK_MS)));
     this.heartbeat = setInterval(() => {
-      this.beat();
-    }, this.config.chat.pingIntervalMs);
+      this.beat(ticks);
+    }, this.config.chat.pingIntervalMs / ticks);
     this.heartbeat.unref();
     this.expirySweep = setInterval(() => {
       this.sweepExpired();
@@ -184,9 +193,19 @@ export class ChatSockets implements OnModuleInit, BeforeApplicationShutdown {
     }
   }
 
-  /** Pings every connection (in slices); one that has not answered the previous ping is terminated. */
-  private beat(): void {
-    this.pings.run([...this.connections.values()], (conn) => {
+  /**
+   * One tick of the heartbeat: pings the next share of this round's connections
+   * (a round is `ticks` ticks, one ping interval); one that has not answered its
+   * previous ping is terminated.
+   */
+  private beat(ticks: number): void {
+    if (this.round.length === 0 || this.roundAt >= this.round.length) {
+      this.round = [...this.connections.values()];
+      this.roundAt = 0;
+    }
+    const share = this.round.slice(this.roundAt, this.roundAt + Math.ceil(this.round.length / ticks));
+    this.roundAt += share.length;
+    this.pings.run(share, (conn) => {
       if (conn.ws.readyState !== WebSocket.OPEN) return;
       if (!conn.alive) {
         this.metrics.heartbeatTimeouts.inc();

@@ -506,6 +506,35 @@ describe('chat heartbeats and shutdown', () => {
     observer.close();
   });
 
+  it('spreads the pings of a round over its interval, each connection pinged once per interval', async () => {
+    // 600 ms: six ticks of 100 ms, each pinging a sixth of the connections.
+    const spread = await startTestApp({ CHAT_PING_INTERVAL_MS: '600' });
+    const clients: ChatClient[] = [];
+    try {
+      const pings: number[][] = [];
+      for (let i = 0; i < 12; i++) {
+        const c = await ChatClient.open(spread);
+        const at: number[] = [];
+        c.ws.on('ping', () => at.push(Date.now()));
+        pings.push(at);
+        clients.push(c);
+      }
+      const silent = await ChatClient.open(spread, { autoPong: false });
+      clients.push(silent);
+      await new Promise((r) => setTimeout(r, 2000));
+      // Every connection got about one ping per 600 ms, and they did not all come at once.
+      for (const at of pings) expect(at.length).toBeGreaterThanOrEqual(2);
+      for (const at of pings) expect(at.length).toBeLessThanOrEqual(5);
+      const firsts = pings.map((at) => at[0] ?? 0);
+      expect(Math.max(...firsts) - Math.min(...firsts)).toBeGreaterThanOrEqual(150);
+      // The peer that never answers is cut off within two intervals and a tick or so.
+      expect((await silent.closed).code).toBe(1006);
+    } finally {
+      for (const c of clients) c.ws.terminate();
+      await spread.close();
+    }
+  }, 20_000);
+
   it('closes every client with 1001 on shutdown', async () => {
     const a = await ChatClient.open(t);
     const b = await ChatClient.open(t);
