@@ -126,9 +126,10 @@ describeBrowser('the page at / in headless Chromium', () => {
       await page.waitForSelector('li.presence:has-text("0 left (5 here)")', { timeout: 10_000 });
       others[3]!.close();
       await page.waitForSelector('li.presence:has-text("crowd: 0 joined, 1 left (4 here)")', { timeout: 10_000 });
-      const summaries = await page.$$eval('li.presence', (items) =>
-        items.map((li) => li.textContent ?? '').filter((text) => text.startsWith('crowd:')),
+      const texts: string[] = await page.$$eval('li.presence', (items: { textContent: string | null }[]) =>
+        items.map((li) => li.textContent ?? ''),
       );
+      const summaries = texts.filter((text) => text.startsWith('crowd:'));
       // Three joins counted in summaries, never one frame each.
       expect(summaries.reduce((n, text) => n + Number(/(\d+) joined/.exec(text)?.[1]), 0)).toBe(3);
     } finally {
