@@ -151,16 +151,12 @@ export class ChatRooms implements OnModuleInit {
     conn.everJoined = true;
     if (conn.done) return;
     this.sendHistory(conn, room, history);
-    let lastId = since ?? 0;
+    const sent = history.from === 'window' ? state.history.latest() : history.messages;
+    const lastId = sent.at(-1)?.id ?? since ?? 0;
     if (history.from === 'store') {
       const recent = Date.now() - IN_FLIGHT_WINDOW_MS;
       const inFlight = history.messages.filter((m) => Date.parse(m.ts) >= recent).map((m) => m.id);
       if (inFlight.length > 0) membership.inHistory = new Set(inFlight);
-      lastId = history.messages.at(-1)?.id ?? lastId;
-    } else if (history.from === 'kept') {
-      lastId = history.messages.at(-1)?.id ?? lastId;
-    } else {
-      lastId = state.history.latest().at(-1)?.id ?? lastId;
     }
     const held = membership.pending ?? [];
     membership.pending = undefined;

@@ -1,21 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { ChatBus } from '../../src/chat/chat.bus.js';
-import { Database } from '../../src/database/database.js';
 import { ChatClient, type Frame, type Message } from '../support/chat-client.js';
-import { createTestDatabase } from '../support/test-database.js';
-import { externalDatabaseUrl, externalRedisUrl, startTestApp, type TestApp } from '../support/test-app.js';
+import {
+  externalRedisUrl,
+  startTestApp,
+  startTestAppPair,
+  type TestApp,
+  type TestAppPair,
+} from '../support/test-app.js';
+import { metric } from '../support/metrics.js';
 
 const room = (): string => `big-${randomUUID().slice(0, 8)}`;
 const EVENTS_MAX = 3;
 const INTERVAL_MS = 400;
-
-/** Counter value from the app's /metrics (0 when absent). */
-async function metric(t: TestApp, pattern: RegExp): Promise<number> {
-  const match = pattern.exec(await (await fetch(`${t.url}/metrics`)).text());
-  return match === null ? 0 : Number(match[1]);
-}
 
 describe('chat rooms at scale: coalesced presence, paged who, history window', () => {
   let t: TestApp;
@@ -195,10 +193,10 @@ if (redisUrl === undefined) console.warn('[skip] chat rooms across two instances
 const describeRedis = redisUrl === undefined ? describe.skip : describe;
 
 describeRedis('chat rooms across two instances through Redis', () => {
+  let pair: TestAppPair;
   let a: TestApp;
   let b: TestApp;
   let databaseUrl = '';
-  let drop: () => Promise<void> = async () => {};
   const clients: ChatClient[] = [];
   const open = async (t: TestApp): Promise<ChatClient> => {
     const c = await ChatClient.open(t);
@@ -207,7 +205,7 @@ describeRedis('chat rooms across two instances through Redis', () => {
   };
 
   beforeAll(async () => {
-    const env: Record<string, string> = {
+    pair = await startTestAppPair({
       REDIS_URL: redisUrl ?? '',
       REDIS_KEY_PREFIX: `rooms-${randomUUID().slice(0, 8)}:`,
       CHAT_GUESTS: 'true',
@@ -216,30 +214,12 @@ describeRedis('chat rooms across two instances through Redis', () => {
       // The writers post faster than the default frame budget.
       CHAT_RATE_PER_SEC: '1000',
       CHAT_RATE_BURST: '1000',
-    };
-    const external = externalDatabaseUrl();
-    if (external !== undefined) {
-      const db = await createTestDatabase(external);
-      databaseUrl = db.url ?? '';
-      drop = db.drop;
-      a = await startTestApp({ ...env, DATABASE_URL: databaseUrl }, { freshDatabase: false });
-      b = await startTestApp({ ...env, DATABASE_URL: databaseUrl }, { freshDatabase: false });
-    } else {
-      const small = { DB_POOL_SIZE: '3', NOTIFY_WORKER_ENABLED: 'false' };
-      a = await startTestApp({ ...env, ...small });
-      databaseUrl = (a.app.get(Database).dataSource.options as { url?: string }).url ?? '';
-      b = await startTestApp({ ...env, ...small, DATABASE_URL: databaseUrl }, { freshDatabase: false });
-    }
-    for (const t of [a, b]) {
-      for (let i = 0; i < 100 && !t.app.get(ChatBus).subscribed; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(t.app.get(ChatBus).subscribed).toBe(true);
-    }
+    });
+    ({ a, b, databaseUrl } = pair);
   });
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();
-    await b.close();
-    await a.close();
-    await drop();
+    await pair.close();
   });
 
   it("keeps each instance's window equal to the database's latest messages while both post", async () => {

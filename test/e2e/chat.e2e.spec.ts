@@ -3,14 +3,18 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChatBus } from '../../src/chat/chat.bus.js';
 import { processEnv } from '../../src/config/load-config.js';
-import { Database } from '../../src/database/database.js';
 import WebSocket from 'ws';
 import { ChatClient, type ChatClientOptions, type Frame } from '../support/chat-client.js';
 import { ADMIN, mintToken } from '../support/tokens.js';
 import { createTestDatabase } from '../support/test-database.js';
-import { externalDatabaseUrl, startTestApp, type TestApp } from '../support/test-app.js';
+import {
+  externalDatabaseUrl,
+  startTestApp,
+  startTestAppPair,
+  type TestApp,
+  type TestAppPair,
+} from '../support/test-app.js';
 
 const room = (): string => `r-${randomUUID().slice(0, 8)}`;
 const messageWith = (text: string) => (f: Frame) => f.type === 'message' && f['text'] === text;
@@ -666,38 +670,19 @@ if (redisUrl === undefined) {
 const describeRedis = redisUrl === undefined ? describe.skip : describe;
 
 describeRedis('chat across two instances through Redis', () => {
+  let pair: TestAppPair;
   let a: TestApp;
   let b: TestApp;
-  let drop: () => Promise<void> = async () => {};
 
   beforeAll(async () => {
-    const env: Record<string, string> = {
+    pair = await startTestAppPair({
       REDIS_URL: redisUrl ?? '',
       REDIS_KEY_PREFIX: `chat-${randomUUID().slice(0, 8)}:`,
-    };
-    const external = externalDatabaseUrl();
-    if (external !== undefined) {
-      const db = await createTestDatabase(external);
-      env['DATABASE_URL'] = db.url ?? '';
-      drop = db.drop;
-      a = await startTestApp(env, { freshDatabase: false });
-      b = await startTestApp(env, { freshDatabase: false });
-    } else {
-      // The embedded database belongs to one app: the second connects to the first one's server.
-      const small = { DB_POOL_SIZE: '3', NOTIFY_WORKER_ENABLED: 'false' };
-      a = await startTestApp({ ...env, ...small });
-      const options = a.app.get(Database).dataSource.options as { url?: string };
-      b = await startTestApp({ ...env, ...small, DATABASE_URL: options.url ?? '' }, { freshDatabase: false });
-    }
-    for (const t of [a, b]) {
-      for (let i = 0; i < 100 && !t.app.get(ChatBus).subscribed; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(t.app.get(ChatBus).subscribed).toBe(true);
-    }
+    });
+    ({ a, b } = pair);
   });
   afterAll(async () => {
-    await b.close();
-    await a.close();
-    await drop();
+    await pair.close();
   });
 
   it('delivers a message sent on one instance exactly once on the other, presence and counts included', async () => {

@@ -4,6 +4,7 @@ import { SimulatorClient } from '../../src/upstream/simulator.client.js';
 import { startSimulatorProcess } from '../support/simulator-process.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { ADMIN, adminJson, bearer } from '../support/tokens.js';
+import { metric } from '../support/metrics.js';
 
 // The upstreams are the bundled simulator running as its own process; the
 // app talks to it over real sockets, exactly as it would to real services.
@@ -48,12 +49,6 @@ async function profile(t: TestApp, userId: number, headers: Record<string, strin
 }
 
 const sha1Etag = (text: string): string => `"${createHash('sha1').update(text).digest('base64url')}"`;
-
-const metric = async (t: TestApp, pattern: RegExp): Promise<number> => {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  const match = pattern.exec(text);
-  return match?.[1] === undefined ? 0 : Number(match[1]);
-};
 
 describe('profiles without cache: fan-out, degradation, breaker', () => {
   let t: TestApp;

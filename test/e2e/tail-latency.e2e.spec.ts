@@ -4,6 +4,7 @@ import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { startSimulatorProcess } from '../support/simulator-process.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { ADMIN, adminJson, bearer } from '../support/tokens.js';
+import { metric } from '../support/metrics.js';
 
 // Hedged reads and the adaptive concurrency limit, driven over real sockets
 // against the simulator as its own process.
@@ -54,12 +55,6 @@ async function drive(t: Pick<TestApp, 'url'>, ids: number[], total: number, conc
   await Promise.all(Array.from({ length: concurrency }, worker));
   return answers;
 }
-
-const metric = async (t: Pick<TestApp, 'url'>, pattern: RegExp): Promise<number> => {
-  const text = await (await fetch(`${t.url}/metrics`)).text();
-  const match = pattern.exec(text);
-  return match?.[1] === undefined ? 0 : Number(match[1]);
-};
 
 async function policies(t: Pick<TestApp, 'url'>): Promise<Record<string, any>[]> {
   const res = await fetch(`${t.url}/resilience`, { headers: bearer(ADMIN) });

@@ -4,8 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { createApp } from '../../src/app.factory.js';
+import { ChatBus } from '../../src/chat/chat.bus.js';
 import type { AppConfig } from '../../src/config/app-config.js';
 import { parseConfig, processEnv } from '../../src/config/load-config.js';
+import { Database } from '../../src/database/database.js';
 import { createTestDatabase } from './test-database.js';
 import { TEST_KEYS_DIR } from './tokens.js';
 
@@ -103,4 +105,54 @@ export async function waitForRedis(t: Pick<TestApp, 'url'>): Promise<void> {
     if (ready.details.redis?.connected === true) return;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export interface TestAppPair {
+  readonly a: TestApp;
+  readonly b: TestApp;
+  /** The database both use. */
+  readonly databaseUrl: string;
+  /** Closes both apps, then drops the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Two apps in this process on one database and `env` (REDIS_URL among it): a
+ * fresh database on DATABASE_URL's server, or the first app's embedded one,
+ * which the second connects to. Resolves once both chat buses receive the
+ * other's events.
+ */
+export async function startTestAppPair(env: Record<string, string>): Promise<TestAppPair> {
+  let a: TestApp;
+  let b: TestApp;
+  let databaseUrl: string;
+  let drop: () => Promise<void> = async () => {};
+  const external = externalDatabaseUrl();
+  if (external !== undefined) {
+    const db = await createTestDatabase(external);
+    databaseUrl = db.url ?? '';
+    drop = db.drop;
+    a = await startTestApp({ ...env, DATABASE_URL: databaseUrl }, { freshDatabase: false });
+    b = await startTestApp({ ...env, DATABASE_URL: databaseUrl }, { freshDatabase: false });
+  } else {
+    // The embedded database belongs to one app: the second connects to the first one's server.
+    const small = { DB_POOL_SIZE: '3', NOTIFY_WORKER_ENABLED: 'false' };
+    a = await startTestApp({ ...env, ...small });
+    databaseUrl = (a.app.get(Database).dataSource.options as { url?: string }).url ?? '';
+    b = await startTestApp({ ...env, ...small, DATABASE_URL: databaseUrl }, { freshDatabase: false });
+  }
+  for (const t of [a, b]) {
+    for (let i = 0; i < 100 && !t.app.get(ChatBus).subscribed; i++) await new Promise((r) => setTimeout(r, 50));
+    if (!t.app.get(ChatBus).subscribed) throw new Error('a test app did not subscribe to the chat bus within 5 s');
+  }
+  return {
+    a,
+    b,
+    databaseUrl,
+    close: async () => {
+      await b.close();
+      await a.close();
+      await drop();
+    },
+  };
 }
